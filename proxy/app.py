@@ -1,0 +1,235 @@
+"""Builds the running proxy from validated settings, once, at start-up: translators, session
+store, authenticator, backends, the pipeline and the router; then wraps them in a Starlette
+app whose lifespan opens and closes what needs I/O. ``build_runtime`` does no network I/O,
+so ``rosetta check`` can trial-build a config without serving it."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from proxy import pipeline
+from proxy.auth import AccessKey, Authenticator, User, hash_password
+from proxy.backends.local import LocalBackend
+from proxy.backends.upstream import HttpUpstream
+from proxy.gateway import Gateway, Inbound
+from proxy.router import Router
+from proxy.sessions.memory import MemorySessionStore
+from proxy.sessions.store import SessionStore
+from proxy.sessions.tokens import TokenHasher
+from proxy.settings import (
+    ConfigError,
+    LocalBackendSettings,
+    Settings,
+    UpstreamBackendSettings,
+)
+from translators.codec import session_from_json
+from translators.contract import Handler, RosettaError, SessionRecord, Translator
+from translators.registry import UnknownDialectError, translator_class
+
+_log = structlog.get_logger("rosetta")
+StoreFactory = Callable[[Settings], SessionStore]
+
+
+@dataclass
+class Runtime:
+    """Everything a running Rosetta holds, built from one ``Settings``."""
+
+    settings: Settings
+    store: SessionStore
+    auth: Authenticator
+    gateway: Gateway
+    backends: dict[str, Handler]
+    locals: dict[str, LocalBackend] = field(default_factory=dict)
+    upstreams: list[HttpUpstream] = field(default_factory=list)
+    preloads: dict[str, list[SessionRecord]] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        for name, records in self.preloads.items():
+            await self.locals[name].preload(records)
+
+    async def close(self) -> None:
+        for upstream in self.upstreams:
+            await upstream.close()
+        await self.store.close()
+
+
+def make_translator(dialect: str, options: dict[str, Any], where: str) -> Translator:
+    try:
+        return translator_class(dialect)(options)
+    except UnknownDialectError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except (ValueError, TypeError, RosettaError) as exc:
+        raise ConfigError(f"{where}.options: {exc}") from None
+
+
+def session_secret(settings: Settings) -> bytes:
+    configured = settings.sessions.secret
+    return configured.encode("utf-8") if configured else secrets.token_bytes(32)
+
+
+def build_store(settings: Settings) -> SessionStore:
+    if settings.sessions.store == "memory":
+        return MemorySessionStore()
+    raise ConfigError("sessions.store: only the memory store is available in this build")
+
+
+def build_authenticator(settings: Settings, store: SessionStore, secret: bytes) -> Authenticator:
+    users = []
+    for index, user in enumerate(settings.users):
+        if user.password_hash:
+            users.append(User(user.name, user.password_hash, user.role))
+        elif user.password:
+            users.append(User(user.name, hash_password(user.password), user.role))
+        else:
+            raise ConfigError(
+                f"users.{index}.password: user {user.name!r} has no password "
+                "(set it, give password_hash, or generate_password: true)"
+            )
+    return Authenticator(
+        users=users,
+        tokens={t.token: t.user for t in settings.tokens if t.token},
+        access_keys=[
+            AccessKey(k.access_key, k.secret_key, k.user)
+            for k in settings.access_keys
+            if k.access_key and k.secret_key
+        ],
+        store=store,
+        hasher=TokenHasher(secret),
+        jwt_secret=secret,
+        signature_max_skew=settings.auth.signature_max_skew_seconds,
+    )
+
+
+def load_sessions_file(path: str, where: str) -> list[SessionRecord]:
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot load {path}: {exc}") from None
+    if not isinstance(data, list):
+        raise ConfigError(f"{where}: {path} must hold a JSON array of sessions")
+    try:
+        return [session_from_json(item) for item in data]
+    except RosettaError as exc:
+        raise ConfigError(f"{where}: {path}: {exc.message}") from None
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    store_factory: StoreFactory = build_store,
+) -> Runtime:
+    secret = session_secret(settings)
+    store = store_factory(settings)
+    auth = build_authenticator(settings, store, secret)
+    runtime_backends: dict[str, Handler] = {}
+    upstream_dialects: dict[str, str] = {}
+    runtime = Runtime(settings, store, auth, Gateway(Router(), max_body=1), runtime_backends)
+    for name, backend in settings.backends.items():
+        where = f"backends.{name}"
+        if isinstance(backend, LocalBackendSettings):
+            local = LocalBackend(
+                auth,
+                node_id=backend.node_id,
+                idle_timeout=settings.sessions.idle_timeout_seconds,
+                absolute_lifetime=settings.sessions.absolute_lifetime_seconds,
+                service=backend.service,
+                jwt_max_age=settings.sessions.jwt_max_age_seconds,
+            )
+            runtime.locals[name] = local
+            if backend.sessions_file:
+                runtime.preloads[name] = load_sessions_file(
+                    backend.sessions_file, f"{where}.sessions_file"
+                )
+            runtime_backends[name] = pipeline.build(local)
+            upstream_dialects[name] = "local"
+        else:
+            assert isinstance(backend, UpstreamBackendSettings)
+            translator = make_translator(backend.dialect, backend.options, f"{where}.dialect")
+            upstream = HttpUpstream(name, backend, translator, auth, transport)
+            runtime.upstreams.append(upstream)
+            runtime_backends[name] = pipeline.build(upstream)
+            upstream_dialects[name] = translator.name
+    if settings.default_backend not in runtime_backends:
+        raise ConfigError(f"default_backend: no backend named {settings.default_backend!r}")
+
+    router: Router[Inbound] = Router()
+    for dialect, inbound in settings.inbound.items():
+        if not inbound.enabled:
+            continue
+        where = f"inbound.{dialect}"
+        translator = make_translator(dialect, inbound.options, where)
+        backend_name = inbound.backend or settings.default_backend
+        if backend_name not in runtime_backends:
+            raise ConfigError(f"{where}.backend: no backend named {backend_name!r}")
+        target = Inbound(
+            translator,
+            runtime_backends[backend_name],
+            backend_name,
+            upstream_dialects[backend_name],
+        )
+        for route in translator.routes:
+            router.add(inbound.prefix + route.path, route.methods, target, route.name)
+    runtime.gateway = Gateway(
+        router, max_body=settings.server.max_body_bytes, access_log=settings.logging.access_log
+    )
+    return runtime
+
+
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    runtime: Runtime | None = None,
+) -> Starlette:
+    """The ASGI app: ``/healthz``, ``/readyz``, and every dialect route through the gateway."""
+    built = runtime or build_runtime(settings, transport=transport)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await built.start()
+        _log.info(
+            "started",
+            pid=os.getpid(),
+            dialects=sorted(settings.inbound),
+            backends=sorted(built.backends),
+        )
+        try:
+            yield
+        finally:
+            await built.close()
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_request: Request) -> Response:
+        try:
+            await built.store.ping()
+        except Exception as exc:  # any store failure means not ready
+            return JSONResponse(
+                {"status": "unavailable", "reason": f"session store: {type(exc).__name__}"},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ready"})
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz), Route("/readyz", readyz)], lifespan=lifespan
+    )
+    fallthrough: Callable[..., Awaitable[None]] = built.gateway
+    app.router.default = fallthrough  # every other path is a dialect route
+    app.state.runtime = built
+    return app

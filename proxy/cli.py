@@ -1,0 +1,245 @@
+"""The ``rosetta`` command: serve, check, translate, emulate, dialects."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from proxy.settings import (
+    ConfigError,
+    Settings,
+    load_settings,
+    parse_settings,
+)
+from proxy.worker import RESOLVED_SETTINGS_ENV
+from translators.registry import UnknownDialectError, available
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except ConfigError as exc:
+        print(f"rosetta: configuration error\n{exc}", file=sys.stderr)
+        return 1
+    except UnknownDialectError as exc:
+        print(f"rosetta: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rosetta", description="Protocol-translating reverse proxy for session APIs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve a configuration")
+    serve.add_argument("--config", help="YAML config file (default: the embedded default)")
+    _add_listen(serve)
+    serve.add_argument("--workers", type=int, help="worker processes")
+    serve.add_argument("--upstream", help="shortcut: send every dialect to this upstream URL")
+    serve.add_argument("--upstream-dialect", help="the dialect the --upstream speaks")
+    serve.add_argument("--session-store", help="'memory' or redis://host:port/db")
+    serve.set_defaults(func=_serve)
+
+    check = commands.add_parser("check", help="validate a config and trial-build everything")
+    check.add_argument("--config", help="YAML config file (default: the embedded default)")
+    check.set_defaults(func=_check)
+
+    translate = commands.add_parser("translate", help="translate one request or response offline")
+    translate.add_argument("--from", dest="source", required=True, help="dialect of FILE")
+    translate.add_argument("--to", dest="target", required=True, help="dialect to produce")
+    translate.add_argument("--response", action="store_true", help="FILE is a response")
+    translate.add_argument(
+        "--operation", default="session.list", help="with --response: the operation answered"
+    )
+    translate.add_argument("--canonical", action="store_true", help="print the canonical form")
+    translate.add_argument("file", help="an HTTP message or a JSON body; - for stdin")
+    translate.set_defaults(func=_translate)
+
+    emulate = commands.add_parser("emulate", help="serve a reference backend of one dialect")
+    emulate.add_argument("dialect")
+    _add_listen(emulate)
+    emulate.add_argument("--sessions", help="JSON array of canonical session records")
+    emulate.add_argument("--user", action="append", default=[], help="NAME:PASSWORD (admin)")
+    emulate.add_argument("--token", action="append", default=[], help="static token (admin)")
+    emulate.add_argument("--access-key", action="append", default=[], help="AK:SK (admin)")
+    emulate.add_argument("--node-id", default="rosetta-node-1", help="node id of the sessions")
+    emulate.set_defaults(func=_emulate)
+
+    dialects = commands.add_parser("dialects", help="list installed translators and their paths")
+    dialects.set_defaults(func=_dialects)
+    return parser
+
+
+def _add_listen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="listen port")
+
+
+# serve ----------------------------------------------------------------------------------------
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    data = settings.model_dump()
+    _override(data["server"], host=args.host, port=args.port, workers=args.workers)
+    if args.session_store:
+        data["sessions"]["store"] = args.session_store
+    if args.upstream or args.upstream_dialect:
+        if not (args.upstream and args.upstream_dialect):
+            raise ConfigError("--upstream and --upstream-dialect go together")
+        data["backends"]["upstream"] = {
+            "type": "upstream",
+            "dialect": args.upstream_dialect,
+            "url": args.upstream,
+        }
+        data["default_backend"] = "upstream"
+    settings = resolve_secrets(parse_settings(data, args.config or "<embedded rosetta.yaml>"))
+    return run_server(settings)
+
+
+def _override(section: dict[str, Any], **values: Any) -> None:
+    for key, value in values.items():
+        if value is not None:
+            section[key] = value
+
+
+def resolve_secrets(settings: Settings, *, announce: bool = True) -> Settings:
+    """Fill what the config leaves to start-up: generated passwords (printed once, to the
+    terminal, never logged) and the session secret shared by all workers."""
+    data = settings.model_dump()
+    for user in data["users"]:
+        if not user["password"] and not user["password_hash"] and user["generate_password"]:
+            user["password"] = secrets.token_urlsafe(18)
+            if announce:
+                print(
+                    f"rosetta: generated password for user {user['name']!r}: {user['password']}"
+                    " (set it in the config or environment to choose your own)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    if not data["sessions"]["secret"]:
+        data["sessions"]["secret"] = secrets.token_urlsafe(32)
+    return Settings.model_validate(data)
+
+
+def run_server(settings: Settings) -> int:
+    import uvicorn
+
+    from proxy import logs
+    from proxy.app import build_runtime, create_app
+    from proxy.policy import check_policy
+
+    if settings.server.workers > 1 and settings.sessions.store == "memory":
+        raise ConfigError(
+            "sessions.store: the memory store lives inside one process; with "
+            f"{settings.server.workers} workers sessions would split between them. "
+            "Use --session-store redis://host:port/0, or --workers 1"
+        )
+    check_policy(settings, "<serve>")
+    logs.configure(settings.logging.format, settings.logging.level)
+    common: dict[str, Any] = {
+        "host": settings.server.host,
+        "port": settings.server.port,
+        "log_level": "warning",
+        "access_log": False,
+        "server_header": settings.server.server_header,
+        "lifespan": "on",
+    }
+    if settings.server.workers == 1:
+        app = create_app(settings, runtime=build_runtime(settings))
+        uvicorn.run(app, **common)
+        return 0
+    build_runtime(settings)  # fail here, once, rather than in every worker
+    os.environ[RESOLVED_SETTINGS_ENV] = settings.model_dump_json()
+    uvicorn.run(
+        "proxy.worker:app_from_environment", factory=True, workers=settings.server.workers, **common
+    )
+    return 0
+
+
+# check ----------------------------------------------------------------------------------------
+def _check(args: argparse.Namespace) -> int:
+    from proxy.app import build_runtime
+    from proxy.policy import check_policy
+
+    settings = resolve_secrets(load_settings(args.config), announce=False)
+    build_runtime(settings)
+    check_policy(settings, args.config or "<embedded rosetta.yaml>")
+    source = args.config or "embedded default"
+    print(
+        f"ok: {source}: {len(settings.inbound)} inbound dialects, {len(settings.backends)} backends"
+    )
+    return 0
+
+
+# emulate --------------------------------------------------------------------------------------
+def _emulate(args: argparse.Namespace) -> int:
+    settings = resolve_secrets(emulator_settings(args))
+    return run_server(settings)
+
+
+def emulator_settings(args: argparse.Namespace) -> Settings:
+    users = []
+    for spec in args.user:
+        name, sep, password = spec.partition(":")
+        if not sep or not name or not password:
+            raise ConfigError(f"--user {spec!r}: expected NAME:PASSWORD")
+        users.append({"name": name, "password": password, "role": "admin"})
+    if not users:
+        users.append({"name": "admin", "role": "admin", "generate_password": True})
+    keys = []
+    for spec in args.access_key:
+        ak, sep, sk = spec.partition(":")
+        if not sep or not ak or not sk:
+            raise ConfigError(f"--access-key {spec!r}: expected AK:SK")
+        keys.append({"access_key": ak, "secret_key": sk, "user": users[0]["name"]})
+    data = {
+        "server": {"host": args.host or "127.0.0.1", "port": args.port or 8080},
+        "inbound": {args.dialect: {}},
+        "backends": {
+            "local": {"type": "local", "node_id": args.node_id, "sessions_file": args.sessions}
+        },
+        "users": users,
+        "tokens": [{"token": t, "user": users[0]["name"]} for t in args.token],
+        "access_keys": keys,
+    }
+    return parse_settings(data, f"<emulate {args.dialect}>")
+
+
+# dialects -------------------------------------------------------------------------------------
+def _dialects(_args: argparse.Namespace) -> int:
+    for name, cls in available().items():
+        print(f"{name}  ({cls.__module__}.{cls.__qualname__})")
+        for route in cls.routes:
+            print(f"    {','.join(route.methods):<20} {route.path}")
+    return 0
+
+
+# translate ------------------------------------------------------------------------------------
+def _translate(args: argparse.Namespace) -> int:
+    from proxy.offline import translate_file
+
+    raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    output = translate_file(
+        raw,
+        source=args.source,
+        target=args.target,
+        response=args.response,
+        operation=args.operation,
+        canonical=args.canonical,
+    )
+    sys.stdout.write(output)
+    return 0
+
+
+def dumps(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode("utf-8")

@@ -1,0 +1,133 @@
+"""The dialect gateway, a pure ASGI app: route by path -> read the bounded body -> decode in the
+caller's dialect -> canonical pipeline -> encode in the caller's dialect. Whatever fails, the
+caller gets its own dialect's envelope; the access log gets one line per request."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+
+import structlog
+from starlette.types import Receive, Scope, Send
+
+from proxy.asgi_http import read_body, request_from_scope, send_response
+from proxy.router import Router
+from translators.codec import error_to_json
+from translators.contract import (
+    CanonicalRequest,
+    CanonicalResponse,
+    ErrorKind,
+    Handler,
+    HttpRequest,
+    HttpResponse,
+    Operation,
+    RosettaError,
+    Translator,
+)
+from translators.wire import json_response
+
+_log = structlog.get_logger("rosetta.access")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A dialect callers speak, wired to the handler that answers it."""
+
+    translator: Translator
+    handler: Handler
+    backend: str
+    upstream_dialect: str
+
+
+class Gateway:
+    def __init__(self, router: Router[Inbound], *, max_body: int, access_log: bool = True) -> None:
+        self.router = router
+        self.max_body = max_body
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        http = request_from_scope(scope)
+        supplied = http.headers.get("x-request-id", "")
+        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        http.headers["x-request-id"] = request_id
+        match = self.router.match(http.method, http.path)
+        if match is None:
+            error = RosettaError(ErrorKind.NOT_FOUND, f"no dialect serves {http.path}")
+            await send_response(
+                send,
+                json_response(404, {"error": error_to_json(error)}),
+                [("x-request-id", request_id)],
+            )
+            self._log(request_id, http, None, None, 404, started)
+            return
+        inbound = match.target
+        http.path_params = match.params
+        request: CanonicalRequest | None = None
+        try:
+            http.body = await read_body(receive, http.headers.get("content-length"), self.max_body)
+            if not match.method_allowed:
+                raise RosettaError(
+                    ErrorKind.BAD_REQUEST,
+                    f"method {http.method} is not allowed on {http.path}",
+                    context={"http_status": 405},
+                )
+            request = inbound.translator.decode_request(http)
+            request.client_address = request.client_address or http.client
+            response = await inbound.handler(request)
+        except RosettaError as error:
+            response = CanonicalResponse(Operation.PING, error.request_id, error=error)
+        except Exception:
+            _log.exception("decode_failure", dialect=inbound.translator.name, path=http.path)
+            internal = RosettaError(ErrorKind.INTERNAL, "internal error; see the server log")
+            response = CanonicalResponse(Operation.PING, error=internal)
+        if request is None and response.error is not None and response.request_id is None:
+            response.request_id = response.error.request_id
+        rendered = self._encode(inbound.translator, response, request, http)
+        await send_response(send, rendered, [("x-request-id", request_id)])
+        self._log(request_id, http, inbound, request, rendered.status, started, response)
+
+    def _encode(
+        self,
+        translator: Translator,
+        response: CanonicalResponse,
+        request: CanonicalRequest | None,
+        http: HttpRequest,
+    ) -> HttpResponse:
+        try:
+            return translator.encode_response(response, request, http)
+        except Exception:
+            _log.exception("encode_failure", dialect=translator.name, path=http.path)
+            error = RosettaError(ErrorKind.INTERNAL, "internal error; see the server log")
+            return json_response(500, {"error": error_to_json(error)})
+
+    def _log(
+        self,
+        request_id: str,
+        http: HttpRequest,
+        inbound: Inbound | None,
+        request: CanonicalRequest | None,
+        status: int,
+        started: float,
+        response: CanonicalResponse | None = None,
+    ) -> None:
+        if not self.access_log:
+            return
+        error = response.error if response is not None else None
+        _log.info(
+            "request",
+            request_id=request_id,
+            method=http.method,
+            route=http.path,
+            client=http.client,
+            inbound=inbound.translator.name if inbound else None,
+            backend=inbound.backend if inbound else None,
+            upstream=inbound.upstream_dialect if inbound else None,
+            operation=request.operation.value if request else None,
+            status=status,
+            outcome=error.kind.value if error else "ok",
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )

@@ -1,0 +1,1 @@
+"""Caller sessions: the store interface, its implementations and token handling."""

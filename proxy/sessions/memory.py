@@ -1,0 +1,84 @@
+"""The in-memory session store: one process, no sharing. Expired sessions are dropped lazily
+when met and by a sweep on listing."""
+
+from __future__ import annotations
+
+import itertools
+
+from proxy.sessions.store import StoredSession
+
+
+class MemorySessionStore:
+    def __init__(self) -> None:
+        self._sessions: dict[str, StoredSession] = {}
+        self._by_token: dict[str, str] = {}
+        self._ids = itertools.count(1)
+
+    async def next_id(self) -> str:
+        while True:
+            candidate = str(next(self._ids))
+            if candidate not in self._sessions:
+                return candidate
+
+    async def put(self, session: StoredSession) -> None:
+        old = self._sessions.get(session.id)
+        if old is not None and old.token_hash is not None:
+            self._by_token.pop(old.token_hash, None)
+        self._sessions[session.id] = session
+        if session.token_hash is not None:
+            self._by_token[session.token_hash] = session.id
+
+    async def get(self, session_id: str, now: float) -> StoredSession | None:
+        return self._live(self._sessions.get(session_id), now)
+
+    async def by_token(self, token_hash: str, now: float) -> StoredSession | None:
+        session_id = self._by_token.get(token_hash)
+        return None if session_id is None else self._live(self._sessions.get(session_id), now)
+
+    async def touch(self, session_id: str, now: float, command: str) -> StoredSession | None:
+        session = self._live(self._sessions.get(session_id), now)
+        if session is None:
+            return None
+        session.last_access = now
+        session.requests += 1
+        session.record.last_command = command
+        return session
+
+    async def update(self, session: StoredSession) -> bool:
+        if session.id not in self._sessions:
+            return False
+        await self.put(session)
+        return True
+
+    async def live(self, now: float) -> list[StoredSession]:
+        live = []
+        for session in list(self._sessions.values()):
+            if self._live(session, now) is not None:
+                live.append(session)
+        return sorted(live, key=lambda s: (len(s.id), s.id))
+
+    async def delete(self, session_ids: list[str]) -> list[str]:
+        removed = []
+        for session_id in session_ids:
+            session = self._sessions.pop(session_id, None)
+            if session is not None:
+                removed.append(session_id)
+                if session.token_hash is not None:
+                    self._by_token.pop(session.token_hash, None)
+        return removed
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def _live(self, session: StoredSession | None, now: float) -> StoredSession | None:
+        if session is None:
+            return None
+        if session.alive(now):
+            return session
+        self._sessions.pop(session.id, None)
+        if session.token_hash is not None:
+            self._by_token.pop(session.token_hash, None)
+        return None

@@ -1,0 +1,27 @@
+"""Session tokens: minted from the OS CSPRNG, stored only as a keyed hash (HMAC-SHA256 under
+the session secret), compared in constant time."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+TOKEN_BYTES = 48  # 384 bits; 64 URL-safe characters
+
+
+def mint_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+class TokenHasher:
+    """Keyed hash of tokens, so a leaked store does not leak usable tokens."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def hash(self, token: str) -> str:
+        return hmac.new(self._secret, token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    def matches(self, token: str, expected_hash: str) -> bool:
+        return hmac.compare_digest(self.hash(token), expected_hash)

@@ -1,0 +1,223 @@
+"""Configuration: YAML with ``${VAR}`` / ``${VAR:-default}`` interpolation, validated into typed
+objects at start-up. Every error names the file and the key path (``backends.legacy.url``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG_NAME = "rosetta.yaml"
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names file and key path."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    workers: Annotated[int, Field(ge=1, le=64)] = 1
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    server_header: bool = False
+
+
+class InboundSettings(_Strict):
+    """One dialect callers may speak to Rosetta."""
+
+    enabled: bool = True
+    prefix: str = ""  # mounted under this path prefix; "" keeps the standard paths
+    backend: str | None = None  # None: ``default_backend``
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TimeoutSettings(_Strict):
+    connect: Annotated[float, Field(gt=0)] = 2.0
+    read: Annotated[float, Field(gt=0)] = 10.0
+    total: Annotated[float, Field(gt=0)] = 15.0
+
+
+class UpstreamAuthSettings(_Strict):
+    mode: Literal["passthrough", "static"] = "passthrough"
+    user: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    token: str | None = Field(default=None, repr=False)
+    access_key: str | None = None
+    secret_key: str | None = Field(default=None, repr=False)
+
+
+class LocalBackendSettings(_Strict):
+    """Rosetta's own session registry."""
+
+    type: Literal["local"] = "local"
+    node_id: str = "rosetta-node-1"
+    service: str | None = None  # None: the dialect the session logged in with
+    project_id: str | None = None  # pinned GeminiDB project id (None: any accepted)
+    instance_id: str | None = None  # pinned GeminiDB instance id (None: any accepted)
+    sessions_file: str | None = None  # canonical session records to preload
+
+
+class UpstreamBackendSettings(_Strict):
+    """A server speaking one of the dialects."""
+
+    type: Literal["upstream"] = "upstream"
+    dialect: str
+    url: str
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    max_connections: Annotated[int, Field(ge=1)] = 100
+    auth: UpstreamAuthSettings = Field(default_factory=UpstreamAuthSettings)
+    options: dict[str, Any] = Field(default_factory=dict)
+    allow_anonymous: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+BackendSettings = Annotated[
+    LocalBackendSettings | UpstreamBackendSettings, Field(discriminator="type")
+]
+
+
+class SessionSettings(_Strict):
+    store: str = "memory"  # "memory" or a redis:// URL
+    idle_timeout_seconds: Annotated[float, Field(ge=0)] = 1800
+    absolute_lifetime_seconds: Annotated[float, Field(ge=0)] = 86400
+    secret: str | None = Field(default=None, repr=False)  # keys token hashes and JWTs
+    jwt_max_age_seconds: Annotated[int, Field(ge=1)] = 28800
+
+    @field_validator("store")
+    @classmethod
+    def _known_store(cls, value: str) -> str:
+        if value != "memory" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be 'memory' or a redis:// URL")
+        return value
+
+
+class UserSettings(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    password: str | None = Field(default=None, repr=False)
+    password_hash: str | None = Field(default=None, repr=False)
+    role: Literal["admin", "user"] = "user"
+    generate_password: bool = False  # empty password: generate one and print it once
+
+
+class TokenSettings(_Strict):
+    token: str = Field(repr=False)  # an empty token (unset variable) is ignored
+    user: str
+
+
+class AccessKeySettings(_Strict):
+    """An AK/SK pair; a pair with an empty half (unset variables) is ignored."""
+
+    access_key: str
+    secret_key: str = Field(repr=False)
+    user: str = "admin"
+
+
+class AuthSettings(_Strict):
+    signature_max_skew_seconds: Annotated[int, Field(ge=1)] = 900
+
+
+class LoggingSettings(_Strict):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+
+
+def _default_backends() -> dict[str, BackendSettings]:
+    return {"local": LocalBackendSettings()}
+
+
+class Settings(_Strict):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    inbound: dict[str, InboundSettings] = Field(default_factory=dict)
+    backends: dict[str, BackendSettings] = Field(default_factory=_default_backends)
+    default_backend: str = "local"
+    sessions: SessionSettings = Field(default_factory=SessionSettings)
+    users: list[UserSettings] = Field(default_factory=list)
+    tokens: list[TokenSettings] = Field(default_factory=list)
+    access_keys: list[AccessKeySettings] = Field(default_factory=list)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+
+def interpolate(value: Any, path: str = "", source: str = "<config>") -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, _join(path, str(k)), source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, _join(path, str(i)), source) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found is not None:
+            return found
+        if default is not None:
+            return default
+        raise ConfigError(f"{source}: {path}: environment variable {name} is not set")
+
+    return _ENV_PATTERN.sub(substitute, value)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    parts = list(loc)
+    # a discriminated union puts the member's tag after the backend name; it is not a key
+    if len(parts) > 2 and parts[0] == "backends" and parts[2] in ("local", "upstream"):
+        del parts[2]
+    return ".".join(str(p) for p in parts) or "<root>"
+
+
+def parse_settings(raw: Any, source: str) -> Settings:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: <root>: must be a mapping")
+    data = interpolate(raw, source=source)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {_location(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def default_config_text() -> str:
+    """The embedded default configuration (``config/rosetta.yaml``)."""
+    return resources.files("config").joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load a config file, or the embedded default when ``path`` is ``None``."""
+    if path is None:
+        source, text = f"<embedded {DEFAULT_CONFIG_NAME}>", default_config_text()
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    return parse_settings(raw, source)

@@ -1,0 +1,43 @@
+"""Dialect translators and the canonical contract they share."""
+
+from translators.contract import (
+    CallerInfo,
+    CanonicalRequest,
+    CanonicalResponse,
+    Connection,
+    ErrorKind,
+    Filters,
+    HttpRequest,
+    HttpResponse,
+    Operation,
+    Principal,
+    PrincipalKind,
+    RosettaError,
+    Route,
+    SessionRecord,
+    Signature,
+    Translator,
+    UpstreamChannel,
+    UpstreamCredentials,
+)
+
+__all__ = [
+    "CallerInfo",
+    "CanonicalRequest",
+    "CanonicalResponse",
+    "Connection",
+    "ErrorKind",
+    "Filters",
+    "HttpRequest",
+    "HttpResponse",
+    "Operation",
+    "Principal",
+    "PrincipalKind",
+    "RosettaError",
+    "Route",
+    "SessionRecord",
+    "Signature",
+    "Translator",
+    "UpstreamChannel",
+    "UpstreamCredentials",
+]

@@ -1,0 +1,272 @@
+"""Canonical values to and from plain JSON-able dicts: the ``rosetta`` dialect's body format,
+the session files ``rosetta emulate --sessions`` loads, and what session stores persist."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from translators.contract import (
+    CallerInfo,
+    CanonicalRequest,
+    CanonicalResponse,
+    Connection,
+    ErrorKind,
+    Filters,
+    Operation,
+    RosettaError,
+    SessionRecord,
+)
+
+
+def format_rfc3339(moment: datetime | None) -> str | None:
+    """UTC, second precision with fractional part only when present, ``Z`` suffix."""
+    if moment is None:
+        return None
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: Any) -> datetime | None:
+    if text is None or text == "":
+        return None
+    if not isinstance(text, str):
+        raise RosettaError(ErrorKind.BAD_REQUEST, "timestamps must be RFC 3339 strings")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"not an RFC 3339 timestamp: {text!r}") from exc
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def connection_to_json(conn: Connection) -> dict[str, Any]:
+    return {
+        "server": conn.server,
+        "state": conn.state,
+        "role": conn.role,
+        "reads": conn.reads,
+        "writes": conn.writes,
+        "extras": conn.extras,
+    }
+
+
+def connection_from_json(data: Any) -> Connection:
+    if not isinstance(data, dict):
+        raise RosettaError(ErrorKind.BAD_REQUEST, "a connection must be an object")
+    return Connection(
+        server=_str(data, "server"),
+        state=_str(data, "state"),
+        role=_str(data, "role"),
+        reads=_int(data, "reads"),
+        writes=_int(data, "writes"),
+        extras=_dict(data, "extras"),
+    )
+
+
+def session_to_json(record: SessionRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "user": record.user,
+        "client_address": record.client_address,
+        "service": record.service,
+        "database": record.database,
+        "state": record.state,
+        "connected_at": format_rfc3339(record.connected_at),
+        "idle_seconds": record.idle_seconds,
+        "last_command": record.last_command,
+        "node_id": record.node_id,
+        "description": record.description,
+        "connections": [connection_to_json(c) for c in record.connections],
+        "extras": record.extras,
+    }
+
+
+def session_from_json(data: Any) -> SessionRecord:
+    if not isinstance(data, dict):
+        raise RosettaError(ErrorKind.BAD_REQUEST, "a session must be an object")
+    raw_id = data.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or raw_id == "":
+        raise RosettaError(ErrorKind.BAD_REQUEST, "a session needs a non-empty string 'id'")
+    idle = data.get("idle_seconds", 0)
+    if isinstance(idle, bool) or not isinstance(idle, int | float):
+        raise RosettaError(ErrorKind.BAD_REQUEST, "'idle_seconds' must be a number")
+    connections = data.get("connections") or []
+    if not isinstance(connections, list):
+        raise RosettaError(ErrorKind.BAD_REQUEST, "'connections' must be a list")
+    return SessionRecord(
+        id=str(raw_id),
+        user=_str(data, "user"),
+        client_address=_str(data, "client_address"),
+        service=_str(data, "service"),
+        database=_str(data, "database"),
+        state=_str(data, "state"),
+        connected_at=parse_rfc3339(data.get("connected_at")),
+        idle_seconds=idle,
+        last_command=_str(data, "last_command"),
+        node_id=_str(data, "node_id"),
+        description=_str(data, "description"),
+        connections=[connection_from_json(c) for c in connections],
+        extras=_dict(data, "extras"),
+    )
+
+
+def request_to_json(request: CanonicalRequest) -> dict[str, Any]:
+    """The canonical request without secrets (for ``rosetta translate --canonical`` and logs)."""
+    principal = request.principal
+    return {
+        "operation": request.operation.value,
+        "dialect": request.dialect,
+        "request_id": request.request_id,
+        "principal": {
+            "kind": principal.kind.value,
+            "user": principal.user,
+            "has_password": principal.password is not None,
+            "has_token": principal.token is not None,
+            "access_key": principal.signature.access_key if principal.signature else None,
+        },
+        "filters": {
+            "ids": request.filters.ids,
+            "users": request.filters.users,
+            "node_id": request.filters.node_id,
+            "address_prefix": request.filters.address_prefix,
+        },
+        "fields": request.fields,
+        "offset": request.offset,
+        "limit": request.limit,
+        "settings": request.settings,
+        "extras": request.extras,
+    }
+
+
+def filters_from_json(data: Any) -> Filters:
+    if data is None:
+        return Filters()
+    if not isinstance(data, dict):
+        raise RosettaError(ErrorKind.BAD_REQUEST, "'filters' must be an object")
+    return Filters(
+        ids=_str_list(data, "ids"),
+        users=_str_list(data, "users"),
+        node_id=_opt_str(data, "node_id"),
+        address_prefix=_opt_str(data, "address_prefix"),
+    )
+
+
+def response_to_json(response: CanonicalResponse) -> dict[str, Any]:
+    """A canonical response as JSON; the error, when there is one, as ``{kind, message, code}``."""
+    body: dict[str, Any] = {"operation": response.operation.value}
+    if response.request_id is not None:
+        body["request_id"] = response.request_id
+    if response.error is not None:
+        body["error"] = error_to_json(response.error)
+        return body
+    if response.sessions is not None:
+        body["sessions"] = [session_to_json(s) for s in response.sessions]
+    if response.session is not None:
+        body["session"] = session_to_json(response.session)
+    if response.connections is not None:
+        body["connections"] = [connection_to_json(c) for c in response.connections]
+    if response.token is not None:
+        body["token"] = response.token
+    if response.total is not None:
+        body["total"] = response.total
+    if response.affected is not None:
+        body["affected"] = response.affected
+    body["elapsed_ms"] = response.elapsed_ms
+    if response.caller is not None:
+        body["caller"] = {
+            "user": response.caller.user,
+            "session_id": response.caller.session_id,
+            "expires_in": response.caller.expires_in,
+        }
+    if response.extras:
+        body["extras"] = response.extras
+    return body
+
+
+def response_from_json(data: Any, operation: Operation) -> CanonicalResponse:
+    if not isinstance(data, dict):
+        raise RosettaError(ErrorKind.UPSTREAM_ERROR, "canonical response must be an object")
+    response = CanonicalResponse(operation=operation, request_id=data.get("request_id"))
+    if "error" in data:
+        response.error = error_from_json(data["error"])
+        return response
+    try:
+        if data.get("sessions") is not None:
+            response.sessions = [session_from_json(s) for s in data["sessions"]]
+        if data.get("session") is not None:
+            response.session = session_from_json(data["session"])
+        if data.get("connections") is not None:
+            response.connections = [connection_from_json(c) for c in data["connections"]]
+    except (RosettaError, TypeError) as exc:
+        raise RosettaError(
+            ErrorKind.UPSTREAM_ERROR, f"malformed canonical response: {exc}"
+        ) from exc
+    response.token = data.get("token")
+    response.total = data.get("total")
+    response.affected = data.get("affected")
+    response.elapsed_ms = float(data.get("elapsed_ms") or 0.0)
+    caller = data.get("caller")
+    if isinstance(caller, dict) and isinstance(caller.get("user"), str):
+        response.caller = CallerInfo(
+            user=caller["user"],
+            session_id=caller.get("session_id"),
+            expires_in=caller.get("expires_in"),
+        )
+    response.extras = data.get("extras") or {}
+    return response
+
+
+def error_to_json(error: RosettaError) -> dict[str, Any]:
+    body: dict[str, Any] = {"kind": error.kind.value, "message": error.message}
+    if error.native_code is not None:
+        body["native_code"] = error.native_code
+    return body
+
+
+def error_from_json(data: Any) -> RosettaError:
+    if not isinstance(data, dict):
+        return RosettaError(ErrorKind.UPSTREAM_ERROR, "malformed error from upstream")
+    try:
+        kind = ErrorKind(str(data.get("kind")))
+    except ValueError:
+        kind = ErrorKind.UPSTREAM_ERROR
+    return RosettaError(kind, str(data.get("message", "")), native_code=data.get("native_code"))
+
+
+def _str(data: dict[str, Any], key: str) -> str:
+    value = data.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be a string")
+    return value
+
+
+def _opt_str(data: dict[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be a string")
+    return value
+
+
+def _int(data: dict[str, Any], key: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be an integer")
+    return value
+
+
+def _dict(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict):
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be an object")
+    return value
+
+
+def _str_list(data: dict[str, Any], key: str) -> list[str] | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be a list of strings")
+    return value

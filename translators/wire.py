@@ -1,0 +1,79 @@
+"""Helpers every translator needs at the HTTP edge: strict JSON bodies, JSON responses, and
+the time formats the dialects use (RFC 3339, HTTP-date, C asctime)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import orjson
+
+from translators.contract import ErrorKind, HttpRequest, HttpResponse, RosettaError
+
+JSON_CONTENT_TYPE = ("content-type", "application/json")
+
+
+def parse_json(data: bytes | str, *, what: str = "request body") -> Any:
+    """Parse JSON strictly (UTF-8, no NaN, bounded nesting); failures are bad_request."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {exc.msg}") from exc
+
+
+def json_body(request: HttpRequest) -> Any:
+    """The request body as JSON; an empty body is a bad request."""
+    if not request.body.strip():
+        raise RosettaError(ErrorKind.BAD_REQUEST, "request body is empty")
+    return parse_json(request.body)
+
+
+def dump_json(value: Any) -> bytes:
+    """Serialise with orjson; non-string dict keys are stringified, naive datetimes are UTC."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC)
+
+
+def json_response(status: int, value: Any, headers: Iterable[tuple[str, str]] = ()) -> HttpResponse:
+    return HttpResponse(status, [JSON_CONTENT_TYPE, *headers], dump_json(value))
+
+
+def empty_response(status: int, headers: Iterable[tuple[str, str]] = ()) -> HttpResponse:
+    return HttpResponse(status, list(headers), b"")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_http_date(moment: datetime) -> str:
+    """``Fri, 05 Jan 2024 07:24:06 GMT``."""
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def parse_http_date(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise RosettaError(ErrorKind.UPSTREAM_ERROR, f"not an HTTP-date: {text!r}") from exc
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_asctime(moment: datetime) -> str:
+    """C ``asctime`` form in UTC, locale-independent: ``Wed Aug 31 03:03:12 2016``."""
+    m = moment.astimezone(UTC)
+    return (
+        f"{_DAYS[m.weekday()]} {_MONTHS[m.month - 1]} {m.day:2d} "
+        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d} {m.year}"
+    )
+
+
+def parse_asctime(text: str) -> datetime:
+    try:
+        return datetime.strptime(" ".join(text.split()), "%a %b %d %H:%M:%S %Y").replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise RosettaError(ErrorKind.UPSTREAM_ERROR, f"not an asctime date: {text!r}") from exc
