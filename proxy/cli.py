@@ -19,6 +19,7 @@ from proxy.settings import (
     parse_settings,
 )
 from proxy.worker import RESOLVED_SETTINGS_ENV
+from translators.contract import RosettaError
 from translators.registry import UnknownDialectError, available
 
 
@@ -33,6 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except UnknownDialectError as exc:
         print(f"rosetta: {exc}", file=sys.stderr)
+        return 1
+    except RosettaError as exc:
+        print(f"rosetta: {exc.kind.value}: {exc.message}", file=sys.stderr)
         return 1
 
 

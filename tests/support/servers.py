@@ -121,9 +121,11 @@ def emulate(
     tokens: list[str] | None = None,
     access_keys: list[str] | None = None,
     env: dict[str, str] | None = None,
+    port: int | None = None,
 ) -> ServerProcess:
-    """``rosetta emulate DIALECT`` on a free port, preloaded with canonical ``sessions``."""
-    port = free_port()
+    """``rosetta emulate DIALECT`` on ``port`` (default: a free one), preloaded with canonical
+    ``sessions``."""
+    port = port or free_port()
     args = ["emulate", dialect, "--port", str(port)]
     if sessions is not None:
         path = directory / f"sessions-{dialect}-{port}.json"
