@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from proxy.auth import AccessKey, Authenticator, User, hash_password
 from proxy.backends.local import LocalBackend
 from proxy.backends.upstream import HttpUpstream
 from proxy.gateway import Gateway, Inbound
+from proxy.metrics import Metrics
 from proxy.router import Router
 from proxy.sessions.memory import MemorySessionStore
 from proxy.sessions.store import SessionStore
@@ -56,6 +58,7 @@ class Runtime:
     locals: dict[str, LocalBackend] = field(default_factory=dict)
     upstreams: list[HttpUpstream] = field(default_factory=list)
     preloads: dict[str, list[SessionRecord]] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)
 
     async def start(self) -> None:
         for name, records in self.preloads.items():
@@ -185,7 +188,10 @@ def build_runtime(
         for route in translator.routes:
             router.add(inbound.prefix + route.path, route.methods, target, route.name)
     runtime.gateway = Gateway(
-        router, max_body=settings.server.max_body_bytes, access_log=settings.logging.access_log
+        router,
+        max_body=settings.server.max_body_bytes,
+        access_log=settings.logging.access_log,
+        metrics=runtime.metrics,
     )
     return runtime
 
@@ -226,8 +232,20 @@ def create_app(
             )
         return JSONResponse({"status": "ready"})
 
+    async def metrics(_request: Request) -> Response:
+        try:
+            built.metrics.live_sessions.set(len(await built.store.live(time.time())))
+        except Exception:  # the scrape still reports everything else
+            _log.warning("metrics_store_unavailable")
+        return Response(built.metrics.render(), media_type=built.metrics.content_type)
+
     app = Starlette(
-        routes=[Route("/healthz", healthz), Route("/readyz", readyz)], lifespan=lifespan
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+        ],
+        lifespan=lifespan,
     )
     fallthrough: Callable[..., Awaitable[None]] = built.gateway
     app.router.default = fallthrough  # every other path is a dialect route

@@ -13,6 +13,7 @@ import structlog
 from starlette.types import Receive, Scope, Send
 
 from proxy.asgi_http import read_body, request_from_scope, send_response
+from proxy.metrics import Metrics, upstream_seconds
 from proxy.router import Router
 from translators.codec import error_to_json
 from translators.contract import (
@@ -43,13 +44,23 @@ class Inbound:
 
 
 class Gateway:
-    def __init__(self, router: Router[Inbound], *, max_body: int, access_log: bool = True) -> None:
+    def __init__(
+        self,
+        router: Router[Inbound],
+        *,
+        max_body: int,
+        access_log: bool = True,
+        metrics: Metrics | None = None,
+    ) -> None:
         self.router = router
         self.max_body = max_body
         self.access_log = access_log
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        spent: list[float] = []
+        upstream_seconds.set(spent)
         http = request_from_scope(scope)
         supplied = http.headers.get("x-request-id", "")
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
@@ -62,7 +73,7 @@ class Gateway:
                 json_response(404, {"error": error_to_json(error)}),
                 [("x-request-id", request_id)],
             )
-            self._log(request_id, http, None, None, 404, started)
+            self._finish(request_id, http, None, "", None, 404, started, spent)
             return
         inbound = match.target
         http.path_params = match.params
@@ -82,13 +93,25 @@ class Gateway:
             response = CanonicalResponse(Operation.PING, error.request_id, error=error)
         except Exception:
             _log.exception("decode_failure", dialect=inbound.translator.name, path=http.path)
+            if self.metrics:
+                self.metrics.translator_failures.labels(inbound.translator.name, "decode").inc()
             internal = RosettaError(ErrorKind.INTERNAL, "internal error; see the server log")
             response = CanonicalResponse(Operation.PING, error=internal)
         if request is None and response.error is not None and response.request_id is None:
             response.request_id = response.error.request_id
         rendered = self._encode(inbound.translator, response, request, http)
         await send_response(send, rendered, [("x-request-id", request_id)])
-        self._log(request_id, http, inbound, request, rendered.status, started, response)
+        self._finish(
+            request_id,
+            http,
+            inbound,
+            match.route_name,
+            request,
+            rendered.status,
+            started,
+            spent,
+            response,
+        )
 
     def _encode(
         self,
@@ -101,33 +124,54 @@ class Gateway:
             return translator.encode_response(response, request, http)
         except Exception:
             _log.exception("encode_failure", dialect=translator.name, path=http.path)
+            if self.metrics:
+                self.metrics.translator_failures.labels(translator.name, "encode").inc()
             error = RosettaError(ErrorKind.INTERNAL, "internal error; see the server log")
             return json_response(500, {"error": error_to_json(error)})
 
-    def _log(
+    def _finish(
         self,
         request_id: str,
         http: HttpRequest,
         inbound: Inbound | None,
+        route_name: str,
         request: CanonicalRequest | None,
         status: int,
         started: float,
+        upstream_spent: list[float],
         response: CanonicalResponse | None = None,
     ) -> None:
+        """One access-log line and the metrics of a finished request."""
+        total = time.perf_counter() - started
+        upstream = sum(upstream_spent)
+        error = response.error if response is not None else None
+        outcome = error.kind.value if error else "ok"
+        dialect = inbound.translator.name if inbound else ""
+        upstream_dialect = inbound.upstream_dialect if inbound else ""
+        operation = request.operation.value if request else ""
+        if self.metrics is not None:
+            m = self.metrics
+            route = f"{dialect}:{route_name}" if inbound else "unmatched"
+            m.requests.labels(route, dialect, upstream_dialect, operation, outcome).inc()
+            m.own_time.labels(dialect, upstream_dialect).observe(max(0.0, total - upstream))
+            if upstream_spent:
+                m.upstream_time.labels(inbound.backend if inbound else "").observe(upstream)
+            if error is not None and error.kind.value.startswith("upstream_") and inbound:
+                m.upstream_errors.labels(inbound.backend, error.kind.value).inc()
         if not self.access_log:
             return
-        error = response.error if response is not None else None
         _log.info(
             "request",
             request_id=request_id,
             method=http.method,
             route=http.path,
             client=http.client,
-            inbound=inbound.translator.name if inbound else None,
+            inbound=dialect or None,
             backend=inbound.backend if inbound else None,
-            upstream=inbound.upstream_dialect if inbound else None,
-            operation=request.operation.value if request else None,
+            upstream=upstream_dialect or None,
+            operation=operation or None,
             status=status,
-            outcome=error.kind.value if error else "ok",
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            outcome=outcome,
+            duration_ms=round(total * 1000, 3),
+            upstream_ms=round(upstream * 1000, 3),
         )

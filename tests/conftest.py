@@ -53,3 +53,8 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
     server = serve(tmp_path_factory.mktemp("local"), base_config())
     yield server
     server.stop()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -47,6 +47,7 @@ class ErrorKind(StrEnum):
     NOT_FOUND = "not_found"
     UNSUPPORTED_OPERATION = "unsupported_operation"
     PAYLOAD_TOO_LARGE = "payload_too_large"
+    OVERLOADED = "overloaded"  # rate limit or concurrency cap: try again later
     UPSTREAM_UNAVAILABLE = "upstream_unavailable"
     UPSTREAM_TIMEOUT = "upstream_timeout"
     UPSTREAM_ERROR = "upstream_error"

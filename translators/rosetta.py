@@ -22,6 +22,7 @@ Responses: the canonical response as JSON (``translators.codec.response_to_json`
 | forbidden             | 403  |
 | not_found             | 404  |
 | payload_too_large     | 413  |
+| overloaded            | 429  |
 | unsupported_operation | 501  |
 | upstream_unavailable  | 502  |
 | upstream_error        | 502  |
@@ -66,6 +67,7 @@ _STATUS: dict[ErrorKind, int] = {
     ErrorKind.FORBIDDEN: 403,
     ErrorKind.NOT_FOUND: 404,
     ErrorKind.PAYLOAD_TOO_LARGE: 413,
+    ErrorKind.OVERLOADED: 429,
     ErrorKind.UNSUPPORTED_OPERATION: 501,
     ErrorKind.UPSTREAM_UNAVAILABLE: 502,
     ErrorKind.UPSTREAM_ERROR: 502,
@@ -78,6 +80,7 @@ _KIND_BY_STATUS = {
     403: ErrorKind.FORBIDDEN,
     404: ErrorKind.NOT_FOUND,
     413: ErrorKind.PAYLOAD_TOO_LARGE,
+    429: ErrorKind.OVERLOADED,
     501: ErrorKind.UNSUPPORTED_OPERATION,
 }
 
