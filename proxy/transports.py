@@ -1,0 +1,119 @@
+"""An httpx transport backed by aiohttp's connection pool.
+
+httpx stays the client interface (``httpx.AsyncClient``, its request and response types, its
+exception hierarchy), but its default transport degrades under concurrency; aiohttp's pool
+does not. Every aiohttp failure is raised as the httpx exception of the same meaning, so the
+mapping to canonical error kinds in ``proxy.backends.upstream`` stays in one place:
+
+    aiohttp.ClientConnectorError, ClientOSError before a reply -> httpx.ConnectError
+    connect time-out                                            -> httpx.ConnectTimeout
+    read time-out                                               -> httpx.ReadTimeout
+    ServerDisconnectedError, ClientPayloadError                 -> httpx.RemoteProtocolError
+    anything else from aiohttp                                  -> httpx.TransportError
+
+Response bodies are streamed (not decompressed here: httpx decodes ``Content-Encoding``), so
+the upstream body cap applies while reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+
+_CHUNK = 64 * 1024
+
+
+class _AiohttpStream(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_chunked(_CHUNK):
+                yield chunk
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+            raise httpx.RemoteProtocolError(str(exc) or "reply cut short") from exc
+        except aiohttp.ClientError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """One aiohttp session (and connection pool) per transport, created on first use inside
+    the running event loop."""
+
+    def __init__(self, *, max_connections: int = 100, keepalive_seconds: float = 30.0) -> None:
+        self._max_connections = max_connections
+        self._keepalive = keepalive_seconds
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                keepalive_timeout=self._keepalive,
+                enable_cleanup_closed=True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,
+                skip_auto_headers=("User-Agent", "Accept-Encoding"),
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._open()
+        timeouts = request.extensions.get("timeout", {})
+        timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeouts.get("pool"),
+            sock_connect=timeouts.get("connect"),
+            sock_read=timeouts.get("read"),
+        )
+        body = await request.aread()
+        try:
+            response = await session.request(
+                request.method,
+                str(request.url),
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
+                data=body or None,
+                allow_redirects=False,
+                timeout=timeout,
+                compress=None,
+            )
+        except aiohttp.ServerTimeoutError as exc:
+            if "connect" in str(exc).lower():
+                raise httpx.ConnectTimeout(str(exc), request=request) from exc
+            raise httpx.ReadTimeout(str(exc), request=request) from exc
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout("connect timed out", request=request) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(str(exc), request=request) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise httpx.RemoteProtocolError(
+                str(exc) or "server disconnected", request=request
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise httpx.TransportError(str(exc) or type(exc).__name__, request=request) from exc
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+        return httpx.Response(
+            response.status,
+            headers=headers,
+            stream=_AiohttpStream(response),
+            request=request,
+            extensions={"http_version": b"HTTP/1.1"},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
