@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.support.servers import free_port
 
@@ -86,3 +87,25 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+def dump_redis(url: str) -> bytes:
+    """Every key and every value of every type, joined, for plain-text searches."""
+    client = redis.Redis.from_url(url)
+    parts: list[bytes] = []
+    for key in client.scan_iter(count=1000):
+        parts.append(key)
+        kind = client.type(key)
+        if kind == b"string":
+            parts.append(client.get(key) or b"")
+        elif kind == b"hash":
+            for field, value in client.hgetall(key).items():
+                parts += [field, value]
+        elif kind == b"zset":
+            parts += client.zrange(key, 0, -1)
+        elif kind == b"set":
+            parts += list(client.smembers(key))
+        elif kind == b"list":
+            parts += client.lrange(key, 0, -1)
+    client.close()
+    return b"\n".join(parts)
