@@ -29,6 +29,7 @@ from proxy.backends.upstream import HttpUpstream
 from proxy.gateway import Gateway, Inbound
 from proxy.metrics import Metrics
 from proxy.router import Router
+from proxy.sessions.crypto import SecretBox
 from proxy.sessions.memory import MemorySessionStore
 from proxy.sessions.store import SessionStore
 from proxy.sessions.tokens import TokenHasher
@@ -43,7 +44,7 @@ from translators.contract import Handler, RosettaError, SessionRecord, Translato
 from translators.registry import UnknownDialectError, translator_class
 
 _log = structlog.get_logger("rosetta")
-StoreFactory = Callable[[Settings], SessionStore]
+StoreFactory = Callable[[Settings, bytes], SessionStore]
 
 
 @dataclass
@@ -84,10 +85,27 @@ def session_secret(settings: Settings) -> bytes:
     return configured.encode("utf-8") if configured else secrets.token_bytes(32)
 
 
-def build_store(settings: Settings) -> SessionStore:
-    if settings.sessions.store == "memory":
+def build_store(settings: Settings, secret: bytes) -> SessionStore:
+    """The configured store; no I/O here (the Redis client connects on first use)."""
+    sessions = settings.sessions
+    if sessions.store == "memory":
         return MemorySessionStore()
-    raise ConfigError("sessions.store: only the memory store is available in this build")
+    try:
+        from proxy.sessions.redis_store import RedisSessionStore
+    except ImportError:  # pragma: no cover - redis is a declared dependency
+        raise ConfigError(
+            "sessions.store: the redis store needs the 'redis' package "
+            "(pip install 'rosetta-proxy[redis]')"
+        ) from None
+    try:
+        return RedisSessionStore(
+            sessions.store,
+            SecretBox.from_settings(sessions.encryption_key, secret),
+            prefix=sessions.key_prefix,
+            timeout=sessions.store_timeout_seconds,
+        )
+    except ValueError as exc:  # a malformed redis:// URL
+        raise ConfigError(f"sessions.store: {exc}") from None
 
 
 def build_authenticator(settings: Settings, store: SessionStore, secret: bytes) -> Authenticator:
@@ -137,7 +155,7 @@ def build_runtime(
     store_factory: StoreFactory = build_store,
 ) -> Runtime:
     secret = session_secret(settings)
-    store = store_factory(settings)
+    store = store_factory(settings, secret)
     auth = build_authenticator(settings, store, secret)
     runtime_backends: dict[str, Handler] = {}
     upstream_dialects: dict[str, str] = {}
@@ -163,7 +181,14 @@ def build_runtime(
         else:
             assert isinstance(backend, UpstreamBackendSettings)
             translator = make_translator(backend.dialect, backend.options, f"{where}.dialect")
-            upstream = HttpUpstream(name, backend, translator, auth, transport)
+            sessions = LocalBackend(  # Rosetta's own sessions in front of this upstream
+                auth,
+                node_id="rosetta",
+                idle_timeout=settings.sessions.idle_timeout_seconds,
+                absolute_lifetime=settings.sessions.absolute_lifetime_seconds,
+                jwt_max_age=settings.sessions.jwt_max_age_seconds,
+            )
+            upstream = HttpUpstream(name, backend, translator, auth, transport, sessions=sessions)
             runtime.upstreams.append(upstream)
             runtime_backends[name] = pipeline.build(upstream)
             upstream_dialects[name] = translator.name

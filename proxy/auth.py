@@ -137,9 +137,14 @@ class Authenticator:
         return Identity(found.name, found.role)
 
     async def session_for_token(self, token: str) -> StoredSession | None:
+        """The live session a Rosetta-issued token (random or JWT) belongs to, untouched."""
         if not token:
             return None
-        return await self._store.by_token(self._hasher.hash(token), time.time())
+        now = time.time()
+        session = await self._store.by_token(self._hasher.hash(token), now)
+        if session is None and token.count(".") == 2:
+            session = await self._session_from_jwt(token, now)
+        return session
 
     async def _verify_token(self, token: str, command: str) -> Identity:
         if not token:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from proxy.policy import check_policy
 from proxy.settings import (
     ConfigError,
     Settings,
@@ -52,6 +53,24 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="worker processes")
     serve.add_argument("--upstream", help="shortcut: send every dialect to this upstream URL")
     serve.add_argument("--upstream-dialect", help="the dialect the --upstream speaks")
+    serve.add_argument(
+        "--upstream-auth",
+        choices=("passthrough", "static"),
+        help="with --upstream: pass callers' credentials through, or use the ones below",
+    )
+    serve.add_argument("--upstream-user", help="static upstream user")
+    serve.add_argument(
+        "--upstream-password", help="static upstream password (visible in ps; prefer a config)"
+    )
+    serve.add_argument("--upstream-token", help="static upstream token")
+    serve.add_argument("--upstream-access-key", metavar="AK:SK", help="static upstream key pair")
+    serve.add_argument(
+        "--upstream-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the upstream's dialect (project_id, instance_id, ...); repeatable",
+    )
     serve.add_argument("--session-store", help="'memory' or redis://host:port/db")
     serve.set_defaults(func=_serve)
 
@@ -104,10 +123,62 @@ def _serve(args: argparse.Namespace) -> int:
             "type": "upstream",
             "dialect": args.upstream_dialect,
             "url": args.upstream,
+            "auth": upstream_auth_from_args(args),
+            "options": upstream_params(args.upstream_param),
         }
         data["default_backend"] = "upstream"
-    settings = resolve_secrets(parse_settings(data, args.config or "<embedded rosetta.yaml>"))
-    return run_server(settings)
+    elif _upstream_flags_used(args):
+        raise ConfigError("--upstream-auth, --upstream-user, ... need --upstream")
+    source = args.config or "<embedded rosetta.yaml>"
+    parsed = parse_settings(data, source)
+    check_policy(parsed, source)  # before secrets are generated: a shared store needs one set
+    return run_server(resolve_secrets(parsed))
+
+
+_UPSTREAM_FLAGS = (
+    "upstream_auth",
+    "upstream_user",
+    "upstream_password",
+    "upstream_token",
+    "upstream_access_key",
+)
+
+
+def _upstream_flags_used(args: argparse.Namespace) -> bool:
+    return any(getattr(args, name) for name in _UPSTREAM_FLAGS) or bool(args.upstream_param)
+
+
+def upstream_auth_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``auth`` section of the --upstream shortcut's backend."""
+    static = {
+        "user": args.upstream_user,
+        "password": args.upstream_password,
+        "token": args.upstream_token,
+    }
+    if args.upstream_access_key:
+        access_key, sep, secret_key = args.upstream_access_key.partition(":")
+        if not sep or not access_key or not secret_key:
+            raise ConfigError("--upstream-access-key: expected AK:SK")
+        static.update(access_key=access_key, secret_key=secret_key)
+    given = {k: v for k, v in static.items() if v}
+    mode = args.upstream_auth or ("static" if given else "passthrough")
+    if mode == "passthrough" and given:
+        raise ConfigError(
+            "--upstream-auth passthrough forwards each caller's own credentials; "
+            "--upstream-user/--upstream-password/--upstream-token/--upstream-access-key "
+            "are for --upstream-auth static"
+        )
+    return {"mode": mode, **given}
+
+
+def upstream_params(specs: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--upstream-param {spec!r}: expected KEY=VALUE")
+        options[key.strip()] = value
+    return options
 
 
 def _override(section: dict[str, Any], **values: Any) -> None:
@@ -140,7 +211,6 @@ def run_server(settings: Settings) -> int:
 
     from proxy import logs
     from proxy.app import build_runtime, create_app
-    from proxy.policy import check_policy
 
     if settings.server.workers > 1 and settings.sessions.store == "memory":
         raise ConfigError(
@@ -173,15 +243,12 @@ def run_server(settings: Settings) -> int:
 # check ----------------------------------------------------------------------------------------
 def _check(args: argparse.Namespace) -> int:
     from proxy.app import build_runtime
-    from proxy.policy import check_policy
 
-    settings = resolve_secrets(load_settings(args.config), announce=False)
-    build_runtime(settings)
-    check_policy(settings, args.config or "<embedded rosetta.yaml>")
+    loaded = load_settings(args.config)
+    check_policy(loaded, args.config or "<embedded rosetta.yaml>")
+    build_runtime(resolve_secrets(loaded, announce=False))
     source = args.config or "embedded default"
-    print(
-        f"ok: {source}: {len(settings.inbound)} inbound dialects, {len(settings.backends)} backends"
-    )
+    print(f"ok: {source}: {len(loaded.inbound)} inbound dialects, {len(loaded.backends)} backends")
     return 0
 
 

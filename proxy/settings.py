@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+)
 
 DEFAULT_CONFIG_NAME = "rosetta.yaml"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
@@ -77,7 +84,9 @@ class UpstreamBackendSettings(_Strict):
     max_connections: Annotated[int, Field(ge=1)] = 100
     auth: UpstreamAuthSettings = Field(default_factory=UpstreamAuthSettings)
     options: dict[str, Any] = Field(default_factory=dict)
-    allow_anonymous: bool = False
+    # static credentials usable by callers who did not authenticate: only a literal YAML
+    # ``true`` turns this on (no strings such as "yes" or "1", no ${VAR} interpolation)
+    allow_anonymous: StrictBool = False
 
     @field_validator("url")
     @classmethod
@@ -97,6 +106,11 @@ class SessionSettings(_Strict):
     idle_timeout_seconds: Annotated[float, Field(ge=0)] = 1800
     absolute_lifetime_seconds: Annotated[float, Field(ge=0)] = 86400
     secret: str | None = Field(default=None, repr=False)  # keys token hashes and JWTs
+    # encrypts upstream credentials kept with sessions in shared stores; empty: derived from
+    # ``secret`` (see docs/sessions.md)
+    encryption_key: str | None = Field(default=None, repr=False)
+    key_prefix: Annotated[str, Field(min_length=1)] = "rosetta:"  # Redis key namespace
+    store_timeout_seconds: Annotated[float, Field(gt=0)] = 2.0  # Redis connect/read time-out
     jwt_max_age_seconds: Annotated[int, Field(ge=1)] = 28800
 
     @field_validator("store")

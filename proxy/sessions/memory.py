@@ -1,9 +1,11 @@
 """The in-memory session store: one process, no sharing. Expired sessions are dropped lazily
-when met and by a sweep on listing."""
+when met and by a sweep on listing. Upstream secrets stay in this process's memory only (never
+written anywhere), so they are not encrypted here; see ``redis_store`` for the shared store."""
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 from proxy.sessions.store import StoredSession
 
@@ -48,6 +50,16 @@ class MemorySessionStore:
         if session.id not in self._sessions:
             return False
         await self.put(session)
+        return True
+
+    async def set_upstream_secret(self, session_id: str, name: str, value: Any) -> bool:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return False
+        if value is None:
+            session.upstream_secrets.pop(name, None)
+        else:
+            session.upstream_secrets[name] = value
         return True
 
     async def live(self, now: float) -> list[StoredSession]:

@@ -26,7 +26,9 @@ class StoredSession:
     idle_timeout: float = 0.0  # 0: never idles out
     absolute_deadline: float | None = None
     requests: int = 0
-    upstream_secrets: dict[str, Any] = field(default_factory=dict)
+    # upstream credentials and per-caller upstream state (tokens, cookies) kept with the
+    # session; encrypted at rest in shared stores, never part of any response or log line
+    upstream_secrets: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
@@ -83,8 +85,15 @@ class SessionStore(Protocol):
         """Every live session, oldest id first."""
         ...
 
+    async def set_upstream_secret(self, session_id: str, name: str, value: Any) -> bool:
+        """Keep (or with ``None`` drop) one upstream credential with a live session, without
+        touching anything else of it; ``False`` when the session is gone. Shared stores keep
+        these values encrypted at rest; they go away with the session."""
+        ...
+
     async def delete(self, session_ids: list[str]) -> list[str]:
-        """Remove sessions at once (revoking their tokens); returns the ids that existed."""
+        """Remove sessions at once (revoking their tokens and dropping their upstream
+        secrets); returns the ids that existed."""
         ...
 
     async def ping(self) -> None:
