@@ -4,13 +4,13 @@ redaction processor masks secret-named keys at any depth."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import orjson
-import structlog
 
-from proxy import logs
 from tests.conftest import ADMIN_PASSWORD, SECRET_KEY, SESSION_SECRET, STATIC_TOKEN, base_config
 from tests.support.servers import serve
 
@@ -62,16 +62,29 @@ def test_access_log_line_has_the_documented_fields(tmp_path: Path) -> None:
     assert line["duration_ms"] > 0
 
 
-def test_redaction_masks_secret_keys_at_any_depth(capsys) -> None:  # type: ignore[no-untyped-def]
-    logs.configure("json", "info")
-    structlog.get_logger("t").info(
-        "oops",
-        password="hunter2",
-        authToken="tok-1",
-        headers={"Authorization": "Basic abc", "X-Auth-Token": "tok-2", "accept": "json"},
-        params=[{"presto_password": "pp"}, {"secret_key": "sk"}],
+REDACTION_SCRIPT = """
+import structlog
+from proxy import logs
+logs.configure("json", "info")
+structlog.get_logger("t").info(
+    "oops",
+    password="hunter2",
+    authToken="tok-1",
+    headers={"Authorization": "Basic abc", "X-Auth-Token": "tok-2", "accept": "json"},
+    params=[{"presto_password": "pp"}, {"secret_key": "sk"}],
+)
+"""
+
+
+def test_redaction_masks_secret_keys_at_any_depth() -> None:
+    # in a child process: configuring structlog here would leak into other tests
+    result = subprocess.run(
+        [sys.executable, "-c", REDACTION_SCRIPT], capture_output=True, text=True, timeout=60
     )
-    line = orjson.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert result.returncode == 0, result.stderr
+    line = orjson.loads(result.stderr.strip().splitlines()[-1])
     assert line["password"] == "***" and line["authToken"] == "***"
     assert line["headers"] == {"Authorization": "***", "X-Auth-Token": "***", "accept": "json"}
     assert line["params"] == [{"presto_password": "***"}, {"secret_key": "***"}]
+    for secret in ("hunter2", "tok-1", "tok-2", "Basic abc"):
+        assert secret not in result.stderr
