@@ -96,7 +96,7 @@ import orjson
 import structlog
 
 from translators.blobcity import records
-from translators.blobcity.form import FormValue, parse_form, query_json
+from translators.blobcity.form import FormFields, FormValue, parse_form, query_json
 from translators.contract import (
     CallerInfo,
     CanonicalRequest,
@@ -437,20 +437,19 @@ def _credential(outer: Mapping[str, Any], query: dict[str, Any], name: str) -> s
     if query is outer:
         return inner or None
     given = outer.get(name)
-    if isinstance(given, FormValue):
-        readings: tuple[str, ...] = given.readings() if given.raw else ()
-    elif isinstance(given, str):
-        readings = (given,) if given else ()
-    elif given is None:
-        readings = ()
+    if isinstance(outer, FormFields):
+        sent = given.decoded if given is not None and given.raw else None
+        agrees = sent is None or not inner or outer.agrees(name, inner)
     else:
-        raise _bad(f"{INVALID_FORMAT}: {name} must be a string")
-    if inner and readings and inner not in readings:
+        if given is not None and not isinstance(given, str):
+            raise _bad(f"{INVALID_FORMAT}: {name} must be a string")
+        sent = given or None
+        agrees = sent is None or not inner or sent == inner
+    if not agrees:
         raise RosettaError(
-            ErrorKind.UNAUTHENTICATED,
-            f"the {name} given as a field and the one inside q disagree",
+            ErrorKind.UNAUTHENTICATED, f"the {name} given as a field and the one inside q disagree"
         )
-    return inner or (readings[0] if readings else None)
+    return inner or sent
 
 
 def _ids(payload: dict[str, Any]) -> list[str] | None:
@@ -575,7 +574,7 @@ def _outbound_payload(request: CanonicalRequest) -> dict[str, Any]:
 
 def _upstream_failure(data: dict[str, Any]) -> RosettaError:
     code = data.get("code")
-    text = data.get("cause") or data.get("message") or ""
+    text = data.get("message") or data.get("cause") or ""
     text = text if isinstance(text, str) else str(text)
     kind: ErrorKind | None = None
     if isinstance(code, str) and code:

@@ -14,6 +14,8 @@ string and does not URL-encode the values, while ordinary HTTP clients (curl
   space, ``%XX`` a byte). A value with a ``%`` that is not a valid escape, or whose escapes
   do not decode as UTF-8, was evidently not encoded, and its decoded reading is the raw text.
 * A field sent twice with different values is refused rather than guessed.
+* ``FormFields.agrees`` tells whether a field could have carried a given value under any of
+  these readings (used to compare the form's credentials with those inside ``q``).
 """
 
 from __future__ import annotations
@@ -60,7 +62,33 @@ def _parses(text: str) -> bool:
     return True
 
 
-def parse_form(text: str) -> dict[str, FormValue]:
+class FormFields(dict[str, FormValue]):
+    """Parsed form fields, and the text they came from."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def agrees(self, name: str, value: str) -> bool:
+        """Whether field ``name`` could have been sent as ``value``: one of its readings is
+        ``value``, or the body holds ``name=value`` verbatim as a whole field (an unencoded
+        value that itself contains ``&x=`` is cut at that point by the parser)."""
+        field = self.get(name)
+        if field is not None and value in field.readings():
+            return True
+        needle = f"{name}={value}"
+        start = self.text.find(needle)
+        while start != -1:
+            end = start + len(needle)
+            if (start == 0 or self.text[start - 1] == "&") and (
+                end == len(self.text) or self.text[end] == "&"
+            ):
+                return True
+            start = self.text.find(needle, start + 1)
+        return False
+
+
+def parse_form(text: str) -> FormFields:
     """The fields of a form body (or query string); see the module docstring."""
     fields: list[tuple[str, str]] = []
     attempts = 0
@@ -81,7 +109,7 @@ def parse_form(text: str) -> dict[str, FormValue]:
                 raise RosettaError(ErrorKind.BAD_REQUEST, "Invalid query format")
             continue
         fields.append((start.group(1), piece[start.end() :]))
-    parsed: dict[str, FormValue] = {}
+    parsed = FormFields(text)
     for name, raw in fields:
         field = FormValue(raw, decode_value(raw))
         seen = parsed.get(name)
