@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.blobcity.client import normalised, post_form, post_json, post_urlencoded
-from tests.blobcity.test_inbound import SAME_ANSWER_CASES
+from tests.blobcity.test_inbound import SAME_ANSWER_CASES, TRICKY_PASSWORD, TRICKY_USER
 from tests.conftest import base_config, sample_sessions
 from tests.support.servers import ServerProcess, emulate, serve
 
@@ -31,7 +31,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Serv
     started: dict[str, ServerProcess] = {}
     try:
         started["emulator"] = emulator = emulate(
-            directory, "blobcity", sessions=sample_sessions(), users=[f"admin:{PASSWORD}"]
+            directory,
+            "blobcity",
+            sessions=sample_sessions(),
+            users=[f"admin:{PASSWORD}", f"{TRICKY_USER}:{TRICKY_PASSWORD}"],
         )
         started["json"] = serve(directory, proxy_config(emulator.url, {}), name="json")
         started["form"] = serve(directory, proxy_config(emulator.url, {"form": True}), name="form")
@@ -66,6 +69,15 @@ def test_bad_credentials_are_checked_by_the_upstream(servers: dict[str, ServerPr
             }
         anonymous = normalised(post_json(servers[name].url, None, None, "ping"))
         assert anonymous == {"ack": "1", "time": 0, "rows": 0, "p": {}}
+
+
+def test_tricky_passwords_survive_both_outbound_forms(servers: dict[str, ServerProcess]) -> None:
+    """The outbound form is properly URL-encoded: &, +, %, space and = arrive intact."""
+    expected = {"ack": "1", "time": 0, "rows": 0, "p": {"user": TRICKY_USER}}
+    for name in ("emulator", "json", "form"):
+        for post in (post_json, post_form, post_urlencoded):
+            reply = post(servers[name].url, TRICKY_USER, TRICKY_PASSWORD, "verify-credentials")
+            assert normalised(reply) == expected, (name, post.__name__, reply)
 
 
 def test_kill_through_rosetta_in_both_forms(servers: dict[str, ServerProcess]) -> None:
