@@ -18,7 +18,13 @@ string is read as the form. ``p`` may be absent or ``null``.
 
 Credentials may appear as outer fields (form fields / top-level JSON) and inside ``q``. When
 both places give a user name or password and they disagree (no reading of the form value
-equals the value in ``q``) the request is refused with ``APP003``; nothing is guessed.
+equals the value in ``q``, and the body does not hold ``name=<value>`` verbatim) the request is
+refused with ``APP003``; nothing is guessed. Malformed requests and unknown codes are answered
+(``DBQEX``) before credentials are checked.
+
+Options (inbound and upstream alike): ``query_codes`` (below); ``form`` (bool, outbound: send
+the form-encoded form instead of JSON; ``upstream.options["form"]`` wins); ``anonymous_ping``
+(bool, default true: a ``ping`` without credentials is a liveness check).
 
 Query codes (defaults; option ``query_codes`` maps a canonical operation, or
 ``verify-credentials``, to a code or list of codes)::
