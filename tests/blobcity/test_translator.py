@@ -11,6 +11,8 @@ from urllib.parse import parse_qs
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from translators.blobcity import BlobCityTranslator
 from translators.blobcity.form import decode_value, parse_form
@@ -360,3 +362,47 @@ def test_call_upstream_is_one_round_trip() -> None:
     )
     assert len(channel.sent) == 1
     assert response.caller is not None and response.caller.user == "u"
+
+
+# robustness -----------------------------------------------------------------------------------
+_FRAGMENTS = st.sampled_from(
+    [
+        b"q=",
+        b"username=",
+        b"&",
+        b"=",
+        b"{",
+        b"}",
+        b'"q"',
+        b":",
+        b"%",
+        b"%7B",
+        b"+",
+        b"null",
+        b'{"q":"list-sessions","p":',
+        b'"p":{"id":',
+        b"[",
+        b"]",
+        b"\xff",
+        b" ",
+        b'"ping"',
+        b",",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.binary(max_size=200), st.lists(_FRAGMENTS, max_size=30).map(b"".join)))
+def test_any_body_decodes_or_fails_as_a_rosetta_error(body: bytes) -> None:
+    translator = BlobCityTranslator()
+    http = HttpRequest("POST", "/rest/bquery", body=body)
+    try:
+        request: CanonicalRequest | None = translator.decode_request(http)
+    except RosettaError as error:
+        request = None
+        response = CanonicalResponse(Operation.PING, error=error)
+    else:
+        response = CanonicalResponse(request.operation)
+    rendered = translator.encode_response(response, request, http)
+    assert rendered.status == 200
+    assert orjson.loads(rendered.body)["ack"] in ("0", "1")
