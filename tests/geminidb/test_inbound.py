@@ -5,13 +5,21 @@ GeminiDB's error envelope, project/instance pinning, and sessions shared with ot
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, STATIC_TOKEN, USER_PASSWORD, base_config
+from tests.conftest import (
+    ACCESS_KEY,
+    ADMIN_PASSWORD,
+    SECRET_KEY,
+    STATIC_TOKEN,
+    USER_PASSWORD,
+    base_config,
+)
 from tests.geminidb.conftest import (
     INSTANCE,
     PROJECT,
@@ -22,6 +30,7 @@ from tests.geminidb.conftest import (
     seed_sessions,
 )
 from tests.support.servers import ServerProcess, emulate, serve
+from translators.geminidb import GeminiDbTranslator, signing
 
 TOKEN = {"X-Auth-Token": STATIC_TOKEN}
 INSTANCE_URL = f"/v3/{PROJECT}/instances/{INSTANCE}/sessions"
@@ -225,6 +234,48 @@ def test_missing_or_wrong_credentials_are_401(gemini_server: ServerProcess) -> N
     assert body["error_msg"].startswith("Incorrect IAM authentication information")
 
 
+def signed_headers(server: ServerProcess, path: str, when: datetime, secret: str) -> dict[str, str]:
+    return signing.sign(
+        method="GET",
+        path=path,
+        pairs=[],
+        headers={"content-type": "application/json", "host": urlsplit(server.url).netloc},
+        body=b"",
+        access_key=ACCESS_KEY,
+        secret_key=secret,
+        now=when,
+    )
+
+
+def test_signatures_verify_within_the_clock_window_only(gemini_server: ServerProcess) -> None:
+    now = datetime.now(UTC)
+    fresh = signed_headers(gemini_server, INSTANCE_URL, now, SECRET_KEY)
+    assert get(gemini_server, INSTANCE_URL, headers=fresh).status_code == 200
+    for skew in (timedelta(hours=-1), timedelta(hours=1)):
+        stale = signed_headers(gemini_server, INSTANCE_URL, now + skew, SECRET_KEY)
+        body = assert_error(get(gemini_server, INSTANCE_URL, headers=stale), 401, "APIGW.0301")
+        assert "window" in body["error_msg"]
+    wrong = signed_headers(gemini_server, INSTANCE_URL, now, "not-the-secret")
+    assert_error(get(gemini_server, INSTANCE_URL, headers=wrong), 401, "APIGW.0301")
+    # a signature for one path does not open another
+    assert_error(get(gemini_server, node_url("node-s"), headers=fresh), 401, "APIGW.0301")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"number_format": "float"},
+        {"default_node_id": ""},
+        {"nodes": "a"},
+        {"project_id": "a/b"},
+        {"colour": "blue"},
+    ],
+)
+def test_bad_options_are_rejected_at_start_up(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        GeminiDbTranslator(options)
+
+
 def test_caller_request_id_is_echoed(gemini_server: ServerProcess) -> None:
     reply = get(gemini_server, INSTANCE_URL, headers={"X-Request-Id": "abc-123"})
     body = assert_error(reply, 401, "APIGW.0301")
@@ -300,6 +351,6 @@ def test_pinned_ids_accept_only_themselves(pinned_server: ServerProcess) -> None
     assert_error(get(pinned_server, other_instance, headers={}), 401, "APIGW.0301")
 
 
-def test_any_ids_are_accepted_when_not_pinned(gemini_server: ServerProcess, tmp_path: Path) -> None:
+def test_any_ids_are_accepted_when_not_pinned(gemini_server: ServerProcess) -> None:
     reply = get(gemini_server, "/v3/any-project/instances/any-instance/sessions")
     assert reply.status_code == 200
