@@ -170,6 +170,8 @@ def build_runtime(
                 absolute_lifetime=settings.sessions.absolute_lifetime_seconds,
                 service=backend.service,
                 jwt_max_age=settings.sessions.jwt_max_age_seconds,
+                project_id=backend.project_id,
+                instance_id=backend.instance_id,
             )
             runtime.locals[name] = local
             if backend.sessions_file:

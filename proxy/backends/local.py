@@ -44,6 +44,8 @@ class LocalBackend:
         absolute_lifetime: float,
         service: str | None = None,
         jwt_max_age: int = 28800,
+        project_id: str | None = None,
+        instance_id: str | None = None,
     ) -> None:
         self.auth = auth
         self.store = auth.store
@@ -52,6 +54,8 @@ class LocalBackend:
         self.absolute_lifetime = absolute_lifetime
         self.service = service
         self.jwt_max_age = jwt_max_age
+        self.project_id = project_id
+        self.instance_id = instance_id
         self._handlers = {
             Operation.LOGIN: self._login,
             Operation.LOGOUT: self._logout,
@@ -209,9 +213,29 @@ class LocalBackend:
     # helpers ------------------------------------------------------------------------------
     async def _identify(self, request: CanonicalRequest, require_session: bool = False) -> Identity:
         identity = await self.auth.authenticate(request.principal, command=request.operation.value)
+        self._check_scope(request)
         if require_session and identity.session is None:
             raise RosettaError(ErrorKind.UNAUTHENTICATED, "this operation needs a session token")
         return identity
+
+    def _check_scope(self, request: CanonicalRequest) -> None:
+        """A request that names a project (``principal.project_id``) or an instance
+        (``extras[<dialect>]["instance_id"]``, GeminiDB) must name the pinned ones, if any."""
+        project = request.principal.project_id
+        if self.project_id is not None and project is not None and project != self.project_id:
+            raise RosettaError(
+                ErrorKind.NOT_FOUND,
+                f"project {project} does not exist",
+                context={"unknown": "project"},
+            )
+        carried = request.extras.get(request.dialect)
+        instance = carried.get("instance_id") if isinstance(carried, dict) else None
+        if self.instance_id is not None and instance is not None and instance != self.instance_id:
+            raise RosettaError(
+                ErrorKind.NOT_FOUND,
+                f"instance {instance} does not exist",
+                context={"unknown": "instance"},
+            )
 
     async def _visible(self, identity: Identity, now: float) -> list[StoredSession]:
         sessions = await self.store.live(now)

@@ -1,0 +1,183 @@
+"""GeminiDB (Redis ``CLIENT LIST``) session objects to and from canonical session records.
+
+| GeminiDB | canonical                          | notes                                          |
+|----------|------------------------------------|------------------------------------------------|
+| ``id``   | ``id``                             | integer when the id is decimal (see below)     |
+| ``name`` | ``description`` (else ``user``)    | the connection name                            |
+| ``cmd``  | ``last_command``                   |                                                |
+| ``age``  | ``connected_at`` = now - age       | the reported age is kept in extras             |
+| ``idle`` | ``idle_seconds``                   | whole seconds                                  |
+| ``db``   | ``database``                       | ``0`` when the record has none                 |
+| ``addr`` | ``client_address``                 | ``ip:port``                                    |
+| ``fd``   | ``extras.geminidb.fd``             | default -1 (no socket of its own)              |
+| ``sub`` ``psub`` | ``extras.geminidb``        | default 0 (no pub/sub)                         |
+| ``multi``| ``extras.geminidb.multi``          | default -1 (no MULTI transaction)              |
+| (node)   | ``node_id``                        | from the ``node_sessions`` group               |
+
+Types: GeminiDB documents every field as a string but answers with integers. A decoded record
+remembers, in ``extras.geminidb.int_fields``, which of ``id``/``idle``/``db`` came as JSON
+integers, and keeps ``age``/``fd``/``sub``/``psub``/``multi`` exactly as received, so the
+same dialect on both sides gets back what came in. Records from elsewhere are rendered with
+integers (option ``number_format: string`` renders strings). Integers are never turned into
+floats, whatever their size.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from translators.contract import ErrorKind, RosettaError, SessionRecord
+
+NAME = "geminidb"
+FIELDS = ("addr", "id", "name", "cmd", "age", "idle", "db", "fd", "sub", "psub", "multi")
+RAW_FIELDS = ("age", "fd", "sub", "psub", "multi")  # kept as received in extras
+TYPED_FIELDS = ("id", "idle", "db")  # canonical values; their JSON type kept in extras
+DEFAULTS: Mapping[str, int] = {"fd": -1, "sub": 0, "psub": 0, "multi": -1}
+_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)$")
+_SAFE_INTEGER = 2**53  # larger ids of foreign records stay strings (JavaScript-safe)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _as_decimal(text: str) -> int | None:
+    """The integer a canonical decimal string spells, or ``None``."""
+    return int(text) if _DECIMAL.match(text) else None
+
+
+def _number(value: Any, field: str) -> int | float:
+    if _is_int(value) or (isinstance(value, float) and value == value):
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str):
+        text = value.strip()
+        exact = _as_decimal(text)
+        if exact is not None:
+            return exact
+        try:
+            return float(text)
+        except ValueError:
+            pass
+    raise RosettaError(ErrorKind.UPSTREAM_ERROR, f"session field {field!r} is not a number")
+
+
+def _text(value: Any, field: str) -> str:
+    if isinstance(value, str):
+        return value
+    if _is_int(value):
+        return str(value)
+    if value is None:
+        return ""
+    raise RosettaError(ErrorKind.UPSTREAM_ERROR, f"session field {field!r} must be a string")
+
+
+def session_from_wire(data: Any, node_id: str, now: datetime) -> SessionRecord:
+    """A GeminiDB session object (from an upstream) as a canonical record."""
+    if not isinstance(data, dict):
+        raise RosettaError(ErrorKind.UPSTREAM_ERROR, "a GeminiDB session must be an object")
+    session_id = _text(data.get("id"), "id")
+    if not session_id:
+        raise RosettaError(ErrorKind.UPSTREAM_ERROR, "a GeminiDB session has no id")
+    extras: dict[str, Any] = {
+        "int_fields": [f for f in TYPED_FIELDS if _is_int(data.get(f))],
+    }
+    for field in RAW_FIELDS:
+        if field in data:
+            extras[field] = data[field]
+    unknown = {k: v for k, v in data.items() if k not in FIELDS}
+    if unknown:
+        extras["more"] = unknown
+    connected_at = None
+    if data.get("age") is not None:
+        age = _number(data["age"], "age")
+        connected_at = now - timedelta(seconds=float(age))
+    idle = _number(data["idle"], "idle") if data.get("idle") is not None else 0
+    return SessionRecord(
+        id=session_id,
+        client_address=_text(data.get("addr"), "addr"),
+        database=_text(data.get("db"), "db"),
+        connected_at=connected_at,
+        idle_seconds=idle,
+        last_command=_text(data.get("cmd"), "cmd"),
+        node_id=node_id,
+        description=_text(data.get("name"), "name"),
+        extras={NAME: extras},
+    )
+
+
+class SessionEncoder:
+    """Renders canonical records as GeminiDB session objects; built once per translator."""
+
+    def __init__(self, integers: bool) -> None:
+        self.integers = integers
+
+    def _typed(self, text: str, as_int: bool, known: bool) -> int | str:
+        """``known``: the record came from GeminiDB with this field as an integer."""
+        if as_int:
+            value = _as_decimal(text)
+            if value is not None and (known or abs(value) < _SAFE_INTEGER):
+                return value
+        return text
+
+    def _count(self, value: int, as_int: bool) -> int | str:
+        return value if as_int else str(value)
+
+    def encode(self, record: SessionRecord, now: datetime) -> dict[str, Any]:
+        carried = record.extras.get(NAME)
+        ours: Mapping[str, Any] = carried if isinstance(carried, dict) else {}
+        int_fields = ours.get("int_fields")
+        typed = set(int_fields) if isinstance(int_fields, list) else None
+
+        def as_int(field: str) -> bool:
+            return field in typed if typed is not None else self.integers
+
+        if "age" in ours:
+            age: Any = ours["age"]
+        else:
+            seconds = 0
+            if record.connected_at is not None:
+                seconds = max(0, int((now - record.connected_at.astimezone(UTC)).total_seconds()))
+            age = self._count(seconds, self.integers)
+        idle_value = record.idle_seconds
+        idle_whole = idle_value if isinstance(idle_value, int) else int(max(0.0, idle_value))
+        body: dict[str, Any] = {
+            "addr": record.client_address,
+            "id": self._typed(record.id, as_int("id"), typed is not None),
+            "name": record.description or record.user,
+            "cmd": record.last_command,
+            "age": age,
+            "idle": self._count(idle_whole, as_int("idle")),
+            "db": self._typed(record.database or "0", as_int("db"), typed is not None),
+        }
+        for field, default in DEFAULTS.items():
+            body[field] = ours[field] if field in ours else self._count(default, self.integers)
+        more = ours.get("more")
+        if isinstance(more, dict):
+            for key, value in more.items():
+                body.setdefault(key, value)
+        return body
+
+    def age_of(self, record: SessionRecord, now: datetime) -> float:
+        """Seconds since the session connected (for newest-first ordering)."""
+        carried = record.extras.get(NAME)
+        if isinstance(carried, dict) and "age" in carried:
+            try:
+                return float(_number(carried["age"], "age"))
+            except RosettaError:
+                return 0.0
+        if record.connected_at is None:
+            return 0.0
+        return (now - record.connected_at.astimezone(UTC)).total_seconds()
+
+
+def client_ip(address: str) -> str:
+    """``10.0.0.1:5000`` -> ``10.0.0.1``; ``[::1]:5000`` -> ``::1``."""
+    if address.startswith("["):
+        return address[1:].split("]", 1)[0]
+    host, sep, port = address.rpartition(":")
+    if not sep or host.count(":") or not port.isdigit():
+        return address
+    return host
