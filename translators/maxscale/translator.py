@@ -473,7 +473,14 @@ class MaxScaleTranslator(Translator):
             return await self._kill(request, [s.id for s in sessions], mode, upstream)
         if op is Operation.KILL:
             return await self._kill(request, list(request.filters.ids or []), mode, upstream)
-        return await self._exchange(request, mode, upstream)
+        response = await self._exchange(request, mode, upstream)
+        if op is Operation.ALTER and response.session is None:
+            # JSON:API PATCH answers 200 empty; the canonical alter answers the session
+            fetch = CanonicalRequest(
+                Operation.GET, request.dialect, principal=request.principal, filters=request.filters
+            )
+            response.session = (await self._exchange(fetch, mode, upstream)).session
+        return response
 
     async def _kill(
         self,
