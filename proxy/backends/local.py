@@ -14,6 +14,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import jsonpatch
+import jsonpointer
+
 from proxy.auth import Authenticator, Identity
 from proxy.sessions.store import StoredSession
 from proxy.sessions.tokens import mint_token
@@ -110,7 +113,10 @@ class LocalBackend:
         )
         await self.store.put(session)
         if request.settings.get("token_format") == "jwt":
-            token = self.auth.issue_jwt(session, self.jwt_max_age)
+            max_age = request.settings.get("jwt_max_age_seconds", self.jwt_max_age)
+            if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 1:
+                raise RosettaError(ErrorKind.BAD_REQUEST, "JWT max age must be an integer >= 1")
+            token = self.auth.issue_jwt(session, max_age)
         return CanonicalResponse(
             operation=request.operation,
             request_id=request.request_id,
@@ -203,6 +209,12 @@ class LocalBackend:
         extras = _settings_extras(request)
         for dialect, values in extras.items():
             session.record.extras.setdefault(dialect, {}).update(values)
+        if "json_patch" in settings:
+            session.record.extras[request.dialect] = _json_patched(
+                session.record.extras.get(request.dialect) or {},
+                settings["json_patch"],
+                settings.get("json_patch_base"),
+            )
         if not await self.store.update(session):
             raise RosettaError(ErrorKind.NOT_FOUND, f"session {session.id} does not exist")
         now = time.time()
@@ -325,6 +337,19 @@ def _settings_extras(request: CanonicalRequest) -> dict[str, Any]:
     if isinstance(carried, dict) and isinstance(carried.get("settings"), dict):
         return {request.dialect: dict(carried["settings"])}
     return {}
+
+
+def _json_patched(stored: dict[str, Any], patch: Any, base: Any) -> dict[str, Any]:
+    """An RFC 6902 patch applied to a session's dialect settings (``extras[<dialect>]``), over
+    ``base`` (the dialect's defaults, shallowly merged under what is stored). All or nothing."""
+    document = {**base, **stored} if isinstance(base, dict) else dict(stored)
+    try:
+        patched = jsonpatch.apply_patch(document, patch)
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError) as exc:
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"JSON Patch not applied: {exc}") from None
+    if not isinstance(patched, dict):
+        raise RosettaError(ErrorKind.BAD_REQUEST, "JSON Patch must leave an object")
+    return patched
 
 
 def _matches(record: SessionRecord, request: CanonicalRequest) -> bool:
