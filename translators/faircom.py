@@ -673,6 +673,7 @@ class FairComTranslator(Translator):
         elif op is Operation.ALTER:
             if result:
                 decoded.session = self.record_of(result, own)
+                decoded.caller = _caller_from([decoded.session], own)
         elif op is Operation.LOGOUT:
             decoded.affected = 1
         return decoded
@@ -991,4 +992,5 @@ class _Call:
         response = self._done()
         if result:
             response.session = self.tr.record_of(result, self._token)
+            response.caller = _caller_from([response.session], self._token)
         return response
