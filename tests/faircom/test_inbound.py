@@ -290,3 +290,13 @@ def test_options_are_validated() -> None:
         FairComTranslator({"nope": 1})
     with pytest.raises(ValueError, match="legacy_db_auth_error"):
         FairComTranslator({"legacy_db_auth_error": "yes"})
+
+
+def test_server_log_holds_no_password_or_token(server: ServerProcess) -> None:
+    token = login(server, "admin", ADMIN_PASSWORD, description="log check")
+    call(server, {"api": "admin", "action": "pingSession", "authToken": token, "debug": "max"})
+    call(server, {"api": "admin", "action": "deleteSession", "authToken": token})
+    call(server, {"api": "admin", "action": "pingSession", "authToken": token})
+    logs = server.logs()
+    assert ADMIN_PASSWORD not in logs and USER_PASSWORD not in logs
+    assert token not in logs
