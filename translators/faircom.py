@@ -60,6 +60,7 @@ Error table (kind -> HTTP status, errorCode). 12031 and its message are FairCom'
 | not_found               | 200  | 12103     | a ``session:<id>`` the caller may not see     |
 | unsupported_operation   | 200  | 12104     | an action Rosetta does not serve              |
 | payload_too_large       | 200  | 12105     | body over ``server.max_body_bytes``           |
+| overloaded              | 200  | 12110     | rate limit or upstream concurrency cap        |
 | upstream_unavailable    | 200  | 12106     | upstream refused / unreachable                |
 | upstream_timeout        | 200  | 12107     | upstream did not answer in time               |
 | upstream_error          | 200  | 12108     | upstream answered garbage or an unknown error |
@@ -127,6 +128,7 @@ CODES: dict[ErrorKind, int] = {
     ErrorKind.NOT_FOUND: 12103,
     ErrorKind.UNSUPPORTED_OPERATION: 12104,
     ErrorKind.PAYLOAD_TOO_LARGE: 12105,
+    ErrorKind.OVERLOADED: 12110,
     ErrorKind.UPSTREAM_UNAVAILABLE: 12106,
     ErrorKind.UPSTREAM_TIMEOUT: 12107,
     ErrorKind.UPSTREAM_ERROR: 12108,

@@ -79,6 +79,7 @@ a wrong method (405). The real server writes its text under ``cause``, the docs 
     not_found              200   SESSION_INVALID        the problem
     unsupported_operation  200   UNSUPPORTED_OPERATION  the problem
     payload_too_large      200   REQUEST_TOO_LARGE      the problem
+    overloaded             200   TOO_MANY_REQUESTS      the problem
     upstream_unavailable   200   UPSTREAM_UNAVAILABLE   the problem
     upstream_timeout       200   UPSTREAM_TIMEOUT       the problem
     upstream_error         200   UPSTREAM_ERROR         the problem
@@ -146,6 +147,7 @@ _ERRORS: dict[ErrorKind, str] = {
     ErrorKind.NOT_FOUND: "SESSION_INVALID",
     ErrorKind.UNSUPPORTED_OPERATION: "UNSUPPORTED_OPERATION",
     ErrorKind.PAYLOAD_TOO_LARGE: "REQUEST_TOO_LARGE",
+    ErrorKind.OVERLOADED: "TOO_MANY_REQUESTS",
     ErrorKind.UPSTREAM_UNAVAILABLE: "UPSTREAM_UNAVAILABLE",
     ErrorKind.UPSTREAM_TIMEOUT: "UPSTREAM_TIMEOUT",
     ErrorKind.UPSTREAM_ERROR: "UPSTREAM_ERROR",

@@ -36,6 +36,7 @@ every response carries ``X-Request-Id`` (added by the gateway).
 | not_found             | 404  | DBS.200002 (instance/project); DBS.200013 on node paths|
 | unsupported_operation | 400  | DBS.200004 (illegal operation)                         |
 | payload_too_large     | 413  | APIGW.0201 (request entity too large)                  |
+| overloaded            | 429  | APIGW.0308 (throttling threshold reached)              |
 | upstream_unavailable  | 502  | APIGW.0202 (backend unavailable)                       |
 | upstream_timeout      | 504  | APIGW.0203 (backend timeout)                           |
 | upstream_error        | 502  | DBS.200000 (Rosetta: upstream failure)                 |
@@ -100,6 +101,7 @@ _STATUS_AND_CODE: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.NOT_FOUND: (404, "DBS.200002"),
     ErrorKind.UNSUPPORTED_OPERATION: (400, "DBS.200004"),
     ErrorKind.PAYLOAD_TOO_LARGE: (413, "APIGW.0201"),
+    ErrorKind.OVERLOADED: (429, "APIGW.0308"),
     ErrorKind.UPSTREAM_UNAVAILABLE: (502, "APIGW.0202"),
     ErrorKind.UPSTREAM_TIMEOUT: (504, "APIGW.0203"),
     ErrorKind.UPSTREAM_ERROR: (502, "DBS.200000"),
@@ -120,6 +122,7 @@ _KIND_BY_STATUS = {
     403: ErrorKind.FORBIDDEN,
     404: ErrorKind.NOT_FOUND,
     413: ErrorKind.PAYLOAD_TOO_LARGE,
+    429: ErrorKind.OVERLOADED,
 }
 _KIND_BY_CODE = {
     "APIGW.0301": ErrorKind.UNAUTHENTICATED,
@@ -132,6 +135,7 @@ _KIND_BY_CODE = {
     "DBS.200004": ErrorKind.BAD_REQUEST,
     "DBS.200011": ErrorKind.FORBIDDEN,
     "APIGW.0201": ErrorKind.PAYLOAD_TOO_LARGE,
+    "APIGW.0308": ErrorKind.OVERLOADED,
     "APIGW.0202": ErrorKind.UPSTREAM_UNAVAILABLE,
     "APIGW.0203": ErrorKind.UPSTREAM_TIMEOUT,
 }

@@ -47,6 +47,7 @@ Errors — draft body ``{"error": <short>, "description": <message>}``, JSON:API
 | not_found | 404 | Not Found |
 | (method not allowed) | 405 | Method Not Allowed |
 | payload_too_large | 413 | Payload Too Large |
+| overloaded | 429 | Too Many Requests |
 | (PATCH media type) | 415 | Unsupported Media Type |
 | internal | 500 | Internal Server Error |
 | unsupported_operation | 501 | Not Implemented |
@@ -114,6 +115,7 @@ _ERRORS: dict[ErrorKind, tuple[int, str]] = {
     ErrorKind.FORBIDDEN: (403, "Forbidden"),
     ErrorKind.NOT_FOUND: (404, "Not Found"),
     ErrorKind.PAYLOAD_TOO_LARGE: (413, "Payload Too Large"),
+    ErrorKind.OVERLOADED: (429, "Too Many Requests"),
     ErrorKind.INTERNAL: (500, "Internal Server Error"),
     ErrorKind.UNSUPPORTED_OPERATION: (501, "Not Implemented"),
     ErrorKind.UPSTREAM_ERROR: (502, "Bad Gateway"),
@@ -130,6 +132,7 @@ _KIND_BY_STATUS = {
     405: ErrorKind.UNSUPPORTED_OPERATION,
     413: ErrorKind.PAYLOAD_TOO_LARGE,
     415: ErrorKind.BAD_REQUEST,
+    429: ErrorKind.OVERLOADED,
     501: ErrorKind.UNSUPPORTED_OPERATION,
     503: ErrorKind.UPSTREAM_UNAVAILABLE,
     504: ErrorKind.UPSTREAM_TIMEOUT,
