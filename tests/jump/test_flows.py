@@ -48,6 +48,21 @@ def bridge(
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def rosetta_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """Rosetta whose backend is a ``rosetta emulate rosetta`` upstream (a non-JUMP dialect)."""
+    tmp = tmp_path_factory.mktemp("rosetta-bridge")
+    upstream = emulate(tmp, "rosetta", users=[f"admin:{ADMIN_PASSWORD}"])
+    config = base_config(
+        backends={"up": {"type": "upstream", "dialect": "rosetta", "url": upstream.url}},
+        default_backend="up",
+    )
+    server = serve(tmp, config)
+    yield server
+    server.stop()
+    upstream.stop()
+
+
 def _server(name: str, request: pytest.FixtureRequest) -> ServerProcess:
     server: ServerProcess = request.getfixturevalue(name)
     return server
@@ -60,7 +75,7 @@ def _record(body: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("mode", ["post", "jsonp"])
-@pytest.mark.parametrize("where", ["local_server", "bridge"])
+@pytest.mark.parametrize("where", ["local_server", "bridge", "rosetta_bridge"])
 def test_login_list_ping_kill_logout(where: str, mode: str, request: pytest.FixtureRequest) -> None:
     url = _server(where, request).url
     alice, other = JumpClient(url, mode), JumpClient(url, mode)

@@ -62,6 +62,16 @@ def test_bad_requests_are_in_band_jump_errors(
     assert envelope["header"]["map"]["sessionTimeout"] == "1800"
 
 
+def test_json_body_sent_as_form_encoded_is_json(local_server: ServerProcess) -> None:
+    body = b'{"sid":"UserManagerService","oid":"login","params":["admin","%s"]}' % (
+        ADMIN_PASSWORD.encode()
+    )
+    reply = post_raw(
+        local_server, body, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert current_user(reply.json()) == "admin"
+
+
 def test_envelope_echoes_the_request(local_server: ServerProcess) -> None:
     message = {
         "version": "1.1",

@@ -222,8 +222,10 @@ class JumpTranslator(Translator):
 
     def _decode(self, http: HttpRequest, env: Envelope) -> CanonicalRequest:
         form: list[tuple[str, str]] = []
-        if http.content_type == "application/x-www-form-urlencoded" and http.body:
-            form = parse_qsl(http.body.decode("utf-8", "replace"), keep_blank_values=True)
+        body = http.body.strip()
+        json_body = body[:1] in (b"{", b"[")  # JSON even when sent as form-encoded (curl -d)
+        if http.content_type == "application/x-www-form-urlencoded" and body and not json_body:
+            form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
         url_params = [*http.query, *form]
         lowered = {k.lower(): v for k, v in reversed(url_params)}  # first value wins
 
@@ -317,11 +319,7 @@ class JumpTranslator(Translator):
                 ErrorKind.NOT_FOUND, f"no JUMP resource at {http.path}; use .../rest/<sid>/<oid>"
             )
         params: Any
-        if (
-            http.method == "POST"
-            and http.body.strip()
-            and http.content_type != ("application/x-www-form-urlencoded")
-        ):
+        if http.method == "POST" and http.body.strip()[:1] in (b"{", b"["):
             params = parse_json(http.body)
         else:
             named: dict[str, Any] = {}
