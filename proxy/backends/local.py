@@ -10,6 +10,7 @@ probed.
 from __future__ import annotations
 
 import time
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,8 @@ from translators.contract import (
 )
 
 _ACTIVE = "active"
+# the caller a request was authenticated as, so a later failure can still report it
+_IDENTIFIED: ContextVar[Identity | None] = ContextVar("rosetta_local_identified", default=None)
 
 
 class LocalBackend:
@@ -72,7 +75,22 @@ class LocalBackend:
         }
 
     async def __call__(self, request: CanonicalRequest) -> CanonicalResponse:
-        return await self._handlers[request.operation](request)
+        """One operation. A failure after the caller was authenticated carries the caller in
+        ``error.context["caller"]`` (a ``CallerInfo``) for envelopes that report it."""
+        reset = _IDENTIFIED.set(None)
+        try:
+            return await self._handlers[request.operation](request)
+        except RosettaError as error:
+            identity = _IDENTIFIED.get()
+            if identity is not None and "caller" not in error.context:
+                error.context["caller"] = (
+                    _caller(identity.session, time.time())
+                    if identity.session is not None
+                    else CallerInfo(user=identity.user)
+                )
+            raise
+        finally:
+            _IDENTIFIED.reset(reset)
 
     async def preload(self, records: list[SessionRecord]) -> None:
         """Add sessions that belong to no caller (for emulators and demos)."""
@@ -225,6 +243,7 @@ class LocalBackend:
     # helpers ------------------------------------------------------------------------------
     async def _identify(self, request: CanonicalRequest, require_session: bool = False) -> Identity:
         identity = await self.auth.authenticate(request.principal, command=request.operation.value)
+        _IDENTIFIED.set(identity)
         self._check_scope(request)
         if require_session and identity.session is None:
             raise RosettaError(ErrorKind.UNAUTHENTICATED, "this operation needs a session token")
