@@ -124,5 +124,20 @@ def test_rosetta_dialect_callers_reach_the_blobcity_upstream(
             json={"credentials": {"user": "admin", "password": PASSWORD}},
             timeout=30,
         )
-        assert login.status_code == 501
-        assert login.json()["error"]["kind"] == "unsupported_operation"
+        # BlobCity has no login: Rosetta checks the credentials upstream and issues its own
+        # session, whose later requests carry the caller's credentials to BlobCity
+        assert login.status_code == 200, login.text
+        token = login.json()["token"]
+        listed = httpx.post(
+            servers[name].url + "/rosetta/v1/session.list",
+            json={"credentials": {"token": token}},
+            timeout=30,
+        )
+        assert listed.status_code == 200, listed.text
+        assert "101" in [s["id"] for s in listed.json()["sessions"]]
+        refused = httpx.post(
+            servers[name].url + "/rosetta/v1/session.login",
+            json={"credentials": {"user": "admin", "password": "wrong"}},
+            timeout=30,
+        )
+        assert refused.status_code == 401
