@@ -329,6 +329,12 @@ class Translator:
     name: ClassVar[str] = ""
     routes: ClassVar[tuple[Route, ...]] = ()
     error_table: ClassVar[ErrorTable] = {}
+    inbound_operations: ClassVar[frozenset[Operation]] = frozenset()
+    """Operations a caller can express in this dialect."""
+    outbound_operations: ClassVar[Mapping[Operation, str]] = {}
+    """How an upstream of this dialect carries each operation: ``"native"`` (one request of
+    its own) or ``"composed"`` (built by Rosetta from others, e.g. get from list). Missing
+    operations are answered with unsupported_operation."""
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         self.options: Mapping[str, Any] = dict(options or {})

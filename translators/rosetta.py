@@ -89,6 +89,8 @@ class RosettaTranslator(Translator):
     name = "rosetta"
     routes = (Route(PREFIX + "{operation}", ("POST",), "operation"),)
     error_table = {kind: (status, kind.value) for kind, status in _STATUS.items()}
+    inbound_operations = frozenset(Operation)
+    outbound_operations = dict.fromkeys(Operation, "native")
 
     # inbound ------------------------------------------------------------------------------
     def decode_request(self, request: HttpRequest) -> CanonicalRequest:
