@@ -221,11 +221,13 @@ def local_argv(container_argv: list[str], replacements: dict[str, str]) -> list[
 
 
 def rosetta_check(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``rosetta check --config FILE`` in a fresh process with ``env`` added."""
+    """``rosetta check --config FILE`` in a fresh process whose ``ROSETTA_*`` variables are
+    exactly those of ``env`` (none inherited from the shell running the tests)."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("ROSETTA_")}
     return subprocess.run(
         [sys.executable, "-m", "proxy", "check", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, **env},
+        env={**inherited, **env},
     )

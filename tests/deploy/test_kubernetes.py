@@ -141,8 +141,8 @@ def test_pod_user_is_the_image_user() -> None:
     user = load_dockerfile().final.last("USER")
     assert user is not None
     uid, _, gid = user.value.partition(":")
-    security = pod_spec()["securityContext"]
-    assert (security["runAsUser"], security["runAsGroup"]) == (int(uid), int(gid))
+    for security in (pod_spec()["securityContext"], sidecar()["securityContext"]):
+        assert (security["runAsUser"], security["runAsGroup"]) == (int(uid), int(gid))
 
 
 def test_writable_tmp_is_an_empty_dir_and_the_config_is_read_only() -> None:
