@@ -48,14 +48,15 @@ def service(compose: dict[str, Any], name: str) -> dict[str, Any]:
 
 def image_argv(compose: dict[str, Any], name: str) -> list[str]:
     """What a service built from deploy/Dockerfile runs: its entrypoint (or the image's)
-    followed by its command (or the image's CMD)."""
+    followed by its command (or, when the entrypoint is the image's, the image's CMD: compose
+    drops the image's CMD when a service sets its own entrypoint)."""
     final = load_dockerfile().final
     entrypoint, cmd = final.last("ENTRYPOINT"), final.last("CMD")
     assert entrypoint is not None and cmd is not None
     spec = service(compose, name)
-    return list(spec.get("entrypoint") or entrypoint.exec_form() or []) + list(
-        spec.get("command") or cmd.exec_form() or []
-    )
+    if "entrypoint" in spec:
+        return [*spec["entrypoint"], *spec.get("command", [])]
+    return [*(entrypoint.exec_form() or []), *(spec.get("command") or cmd.exec_form() or [])]
 
 
 def mounts(spec: dict[str, Any]) -> dict[str, tuple[Path, str]]:
@@ -253,8 +254,10 @@ def replica(
 
 
 def test_the_legacy_emulator_starts_with_the_seed(legacy: ServerProcess) -> None:
-    assert legacy.alive()
     assert httpx.get(legacy.url + "/readyz", timeout=10).status_code == 200
+    metrics = httpx.get(legacy.url + "/metrics", timeout=10).text
+    # the two seeded sessions are live in the emulator's registry
+    assert re.search(r"^rosetta_live_sessions 2\.0$", metrics, re.MULTILINE), metrics
 
 
 def test_a_replica_starts_with_the_compose_config(replica: ServerProcess) -> None:
