@@ -1,0 +1,1 @@
+"""Tests of the deployment artefacts in deploy/ and .dockerignore."""
