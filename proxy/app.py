@@ -28,6 +28,7 @@ from proxy.backends.local import LocalBackend
 from proxy.backends.upstream import HttpUpstream
 from proxy.gateway import Gateway, Inbound
 from proxy.metrics import Metrics
+from proxy.protection import BreakerState, protect
 from proxy.router import Router
 from proxy.sessions.crypto import SecretBox
 from proxy.sessions.memory import MemorySessionStore
@@ -60,6 +61,7 @@ class Runtime:
     upstreams: list[HttpUpstream] = field(default_factory=list)
     preloads: dict[str, list[SessionRecord]] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
+    breakers: dict[str, BreakerState] = field(default_factory=dict)
 
     async def start(self) -> None:
         for name, records in self.preloads.items():
@@ -192,7 +194,19 @@ def build_runtime(
             )
             upstream = HttpUpstream(name, backend, translator, auth, transport, sessions=sessions)
             runtime.upstreams.append(upstream)
-            runtime_backends[name] = pipeline.build(upstream)
+            guard = backend.protection
+            runtime_backends[name] = pipeline.build(
+                protect(
+                    upstream,
+                    name=name,
+                    max_in_flight=guard.max_in_flight,
+                    breaker_threshold=guard.breaker_threshold,
+                    breaker_cool_down=guard.breaker_cool_down_seconds,
+                    retry_attempts=guard.retry_attempts,
+                    retry_backoff=guard.retry_backoff_seconds,
+                    breaker_state=runtime.breakers.setdefault(name, BreakerState()),
+                )
+            )
             upstream_dialects[name] = translator.name
     if settings.default_backend not in runtime_backends:
         raise ConfigError(f"default_backend: no backend named {settings.default_backend!r}")

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import structlog
 from starlette.types import Receive, Scope, Send
 
+from proxy import context
 from proxy.asgi_http import read_body, request_from_scope, send_response
-from proxy.metrics import Metrics, upstream_seconds
+from proxy.metrics import Metrics
 from proxy.router import Router
 from translators.codec import error_to_json
 from translators.contract import (
@@ -60,11 +61,12 @@ class Gateway:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         spent: list[float] = []
-        upstream_seconds.set(spent)
+        context.upstream_seconds.set(spent)
         http = request_from_scope(scope)
         supplied = http.headers.get("x-request-id", "")
         request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
         http.headers["x-request-id"] = request_id
+        context.request_id.set(request_id)
         match = self.router.match(http.method, http.path)
         if match is None:
             error = RosettaError(ErrorKind.NOT_FOUND, f"no dialect serves {http.path}")

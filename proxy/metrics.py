@@ -18,7 +18,6 @@ in paths cannot explode the label space.
 from __future__ import annotations
 
 import os
-from contextvars import ContextVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -32,15 +31,6 @@ from prometheus_client import (
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-upstream_seconds: ContextVar[list[float] | None] = ContextVar("upstream_seconds", default=None)
-"""Per request: the gateway sets a fresh list, each upstream exchange appends its duration."""
-
-
-def record_upstream_time(seconds: float) -> None:
-    spent = upstream_seconds.get()
-    if spent is not None:
-        spent.append(seconds)
 
 
 class Metrics:

@@ -36,6 +36,7 @@ class ServerSettings(_Strict):
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     workers: Annotated[int, Field(ge=1, le=64)] = 1
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
     server_header: bool = False
 
 
@@ -74,6 +75,16 @@ class LocalBackendSettings(_Strict):
     sessions_file: str | None = None  # canonical session records to preload
 
 
+class ProtectionSettings(_Strict):
+    """Guards around one upstream (see ``proxy.protection``); 0 switches a guard off."""
+
+    max_in_flight: Annotated[int, Field(ge=0)] = 256
+    breaker_threshold: Annotated[int, Field(ge=0)] = 5
+    breaker_cool_down_seconds: Annotated[float, Field(gt=0)] = 10.0
+    retry_attempts: Annotated[int, Field(ge=1, le=10)] = 2
+    retry_backoff_seconds: Annotated[float, Field(ge=0)] = 0.05
+
+
 class UpstreamBackendSettings(_Strict):
     """A server speaking one of the dialects."""
 
@@ -81,6 +92,8 @@ class UpstreamBackendSettings(_Strict):
     dialect: str
     url: str
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     max_connections: Annotated[int, Field(ge=1)] = 100
     auth: UpstreamAuthSettings = Field(default_factory=UpstreamAuthSettings)
     options: dict[str, Any] = Field(default_factory=dict)

@@ -46,11 +46,13 @@ from typing import Any
 import anyio
 import httpx
 
+from proxy import context
 from proxy.auth import Authenticator
 from proxy.backends.local import LocalBackend
 from proxy.sessions.store import StoredSession
 from proxy.sessions.tokens import mint_token
 from proxy.settings import UpstreamBackendSettings
+from proxy.transports import AiohttpTransport
 from translators.contract import (
     CallerInfo,
     CanonicalRequest,
@@ -195,7 +197,7 @@ class HttpUpstream:
                 max_connections=settings.max_connections,
                 max_keepalive_connections=settings.max_connections,
             ),
-            transport=transport,
+            transport=transport or _default_transport(settings),
             follow_redirects=False,
         )
 
@@ -377,6 +379,10 @@ class HttpUpstream:
     async def send(self, request: HttpRequest) -> HttpResponse:
         """One HTTP exchange with the upstream, bounded by the total time-out and body cap."""
         total = self.settings.timeouts.total
+        request_id = context.request_id.get()
+        if request_id and "x-request-id" not in request.headers:
+            request.headers["x-request-id"] = request_id
+        started = time.perf_counter()
         try:
             with anyio.fail_after(total):
                 return await self._exchange(request)
@@ -400,6 +406,8 @@ class HttpUpstream:
             raise RosettaError(
                 ErrorKind.UPSTREAM_ERROR, f"upstream {self.name} failed: {type(exc).__name__}"
             ) from None
+        finally:
+            context.record_upstream_time(time.perf_counter() - started)
 
     async def _exchange(self, request: HttpRequest) -> HttpResponse:
         url = request.path + (f"?{request.query_string}" if request.query_string else "")
@@ -421,6 +429,18 @@ class HttpUpstream:
         finally:
             await reply.aclose()
         return HttpResponse(reply.status_code, list(reply.headers.items()), b"".join(chunks))
+
+
+def _default_transport(settings: UpstreamBackendSettings) -> httpx.AsyncBaseTransport:
+    """The configured transport under the shared ``httpx.AsyncClient``."""
+    if settings.transport == "aiohttp":
+        return AiohttpTransport(max_connections=settings.max_connections)
+    return httpx.AsyncHTTPTransport(
+        limits=httpx.Limits(
+            max_connections=settings.max_connections,
+            max_keepalive_connections=settings.max_connections,
+        )
+    )
 
 
 def _ok(response: CanonicalResponse) -> CanonicalResponse:
