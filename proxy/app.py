@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import orjson
 import structlog
@@ -67,10 +68,11 @@ class Runtime:
         for name, records in self.preloads.items():
             await self.locals[name].preload(records)
 
-    async def close(self) -> None:
+    async def close(self, *, close_store: bool = True) -> None:
         for upstream in self.upstreams:
             await upstream.close()
-        await self.store.close()
+        if close_store:
+            await self.store.close()
 
 
 def make_translator(dialect: str, options: dict[str, Any], where: str) -> Translator:
@@ -155,13 +157,19 @@ def build_runtime(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     store_factory: StoreFactory = build_store,
+    metrics: Metrics | None = None,
+    preload: bool = True,
 ) -> Runtime:
+    """Everything for ``settings``; ``metrics`` carries counters over a reload, and
+    ``preload=False`` skips preloading sessions into a store that already has them."""
     secret = session_secret(settings)
     store = store_factory(settings, secret)
     auth = build_authenticator(settings, store, secret)
     runtime_backends: dict[str, Handler] = {}
     upstream_dialects: dict[str, str] = {}
     runtime = Runtime(settings, store, auth, Gateway(Router(), max_body=1), runtime_backends)
+    if metrics is not None:
+        runtime.metrics = metrics
     for name, backend in settings.backends.items():
         where = f"backends.{name}"
         if isinstance(backend, LocalBackendSettings):
@@ -176,7 +184,7 @@ def build_runtime(
                 instance_id=backend.instance_id,
             )
             runtime.locals[name] = local
-            if backend.sessions_file:
+            if backend.sessions_file and preload:
                 runtime.preloads[name] = load_sessions_file(
                     backend.sessions_file, f"{where}.sessions_file"
                 )
@@ -242,9 +250,17 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     runtime: Runtime | None = None,
+    load_settings: Callable[[], Settings] | None = None,
 ) -> Starlette:
-    """The ASGI app: ``/healthz``, ``/readyz``, and every dialect route through the gateway."""
+    """The ASGI app: ``/healthz``, ``/readyz``, ``/metrics``, and every dialect route through
+    the gateway. With ``load_settings``, SIGHUP reloads the configuration in place."""
+    from proxy.reload import Reloader  # reload builds runtimes: imported late, no cycle
+
     built = runtime or build_runtime(settings, transport=transport)
+
+    def current() -> Runtime:
+        active: Runtime = app.state.runtime
+        return active
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -255,17 +271,21 @@ def create_app(
             dialects=sorted(settings.inbound),
             backends=sorted(built.backends),
         )
-        try:
-            yield
-        finally:
-            await built.close()
+        async with anyio.create_task_group() as tasks:
+            if load_settings is not None:
+                tasks.start_soon(Reloader(app, built, load_settings).watch)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+                await current().close()
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_request: Request) -> Response:
         try:
-            await built.store.ping()
+            await current().store.ping()
         except Exception as exc:  # any store failure means not ready
             return JSONResponse(
                 {"status": "unavailable", "reason": f"session store: {type(exc).__name__}"},
@@ -274,11 +294,12 @@ def create_app(
         return JSONResponse({"status": "ready"})
 
     async def metrics(_request: Request) -> Response:
+        active = current()
         try:
-            built.metrics.live_sessions.set(len(await built.store.live(time.time())))
+            active.metrics.live_sessions.set(len(await active.store.live(time.time())))
         except Exception:  # the scrape still reports everything else
             _log.warning("metrics_store_unavailable")
-        return Response(built.metrics.render(), media_type=built.metrics.content_type)
+        return Response(active.metrics.render(), media_type=active.metrics.content_type)
 
     app = Starlette(
         routes=[

@@ -6,7 +6,7 @@ import argparse
 import os
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,14 @@ def _add_listen(parser: argparse.ArgumentParser) -> None:
 
 # serve ----------------------------------------------------------------------------------------
 def _serve(args: argparse.Namespace) -> int:
+    settings = configured_settings(args)
+    reload = (lambda: configured_settings(args)) if args.config else None
+    return run_server(resolve_secrets(settings), reload_settings=reload)
+
+
+def configured_settings(args: argparse.Namespace) -> Settings:
+    """The config file (or embedded default) with the command line's overrides applied and
+    the policy checked; read again on every reload."""
     settings = load_settings(args.config)
     data = settings.model_dump()
     _override(data["server"], host=args.host, port=args.port, workers=args.workers)
@@ -132,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     source = args.config or "<embedded rosetta.yaml>"
     parsed = parse_settings(data, source)
     check_policy(parsed, source)  # before secrets are generated: a shared store needs one set
-    return run_server(resolve_secrets(parsed))
+    return parsed
 
 
 _UPSTREAM_FLAGS = (
@@ -206,7 +214,9 @@ def resolve_secrets(settings: Settings, *, announce: bool = True) -> Settings:
     return Settings.model_validate(data)
 
 
-def run_server(settings: Settings) -> int:
+def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | None = None) -> int:
+    """Serve until SIGTERM/SIGINT, letting requests in flight finish within the configured
+    grace period. With ``reload_settings`` (and one worker) SIGHUP reloads the config."""
     import uvicorn
 
     from proxy import logs
@@ -227,9 +237,10 @@ def run_server(settings: Settings) -> int:
         "access_log": False,
         "server_header": settings.server.server_header,
         "lifespan": "on",
+        "timeout_graceful_shutdown": settings.server.shutdown_grace_seconds,
     }
     if settings.server.workers == 1:
-        app = create_app(settings, runtime=build_runtime(settings))
+        app = create_app(settings, runtime=build_runtime(settings), load_settings=reload_settings)
         uvicorn.run(app, **common)
         return 0
     build_runtime(settings)  # fail here, once, rather than in every worker
