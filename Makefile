@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench clean
+.PHONY: run test lint typecheck check bench bench-smoke clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ typecheck: $(STAMP)
 
 check: $(STAMP)
 	@for f in config/*.yaml; do $(BIN)/rosetta check --config $$f || exit 1; done
+
+# Benchmark against nginx and hand-written proxies (docs/performance.md). bench/setup installs
+# nginx, njs, wrk, redis-server (apt) and aiohttp (venv) when missing. BENCH_ARGS passes flags,
+# e.g. make bench BENCH_ARGS="--duration 10 --connections 1,8,32".
+bench: $(STAMP)
+	bench/setup $(BIN)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+bench-smoke: $(STAMP)
+	bench/setup $(BIN)
+	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
