@@ -3,6 +3,8 @@ the time formats the dialects use (RFC 3339, HTTP-date, C asctime)."""
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -15,12 +17,35 @@ from translators.contract import ErrorKind, HttpRequest, HttpResponse, RosettaEr
 JSON_CONTENT_TYPE = ("content-type", "application/json")
 
 
-def parse_json(data: bytes | str, *, what: str = "request body") -> Any:
-    """Parse JSON strictly (UTF-8, no NaN, bounded nesting); failures are bad_request."""
+# orjson reads integers beyond 64 bits as floats; a run of 19+ digits sends the document to
+# the standard library's exact parser instead (found by a C-speed scan, so the fast path stays)
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _exact_loads(data: bytes) -> Any:
     try:
-        return orjson.loads(data)
+        return json.loads(data, parse_constant=_no_constants)
+    except RecursionError:
+        raise ValueError("nesting too deep") from None
+
+
+def parse_json(data: bytes | str, *, what: str = "request body") -> Any:
+    """Parse JSON strictly (UTF-8, no NaN, bounded nesting) without losing integer precision;
+    failures are bad_request."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if _LONG_NUMBER.search(raw) is None:
+            return orjson.loads(raw)
+        orjson.loads(raw)  # the same strictness (UTF-8, nesting) before the exact parse
+        return _exact_loads(raw)
     except orjson.JSONDecodeError as exc:
         raise RosettaError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {exc.msg}") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {exc}") from exc
 
 
 def json_body(request: HttpRequest) -> Any:
@@ -31,8 +56,14 @@ def json_body(request: HttpRequest) -> Any:
 
 
 def dump_json(value: Any) -> bytes:
-    """Serialise with orjson; non-string dict keys are stringified, naive datetimes are UTC."""
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC)
+    """Serialise with orjson (non-string dict keys stringified, naive datetimes as UTC),
+    falling back to the standard library for integers beyond 64 bits."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode(
+            "utf-8"
+        )
 
 
 def json_response(status: int, value: Any, headers: Iterable[tuple[str, str]] = ()) -> HttpResponse:

@@ -38,6 +38,7 @@ TYPED_FIELDS = ("id", "idle", "db")  # canonical values; their JSON type kept in
 DEFAULTS: Mapping[str, int] = {"fd": -1, "sub": 0, "psub": 0, "multi": -1}
 _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)$")
 _SAFE_INTEGER = 2**53  # larger ids of foreign records stay strings (JavaScript-safe)
+_KNOWN = frozenset(FIELDS)
 
 
 def _is_int(value: Any) -> bool:
@@ -50,6 +51,8 @@ def _as_decimal(text: str) -> int | None:
 
 
 def _number(value: Any, field: str) -> int | float:
+    if type(value) is int:  # the common case first: GeminiDB answers with integers
+        return value
     if _is_int(value) or (isinstance(value, float) and value == value):
         return value  # type: ignore[no-any-return]
     if isinstance(value, str):
@@ -65,6 +68,8 @@ def _number(value: Any, field: str) -> int | float:
 
 
 def _text(value: Any, field: str) -> str:
+    if type(value) is str:
+        return value
     if isinstance(value, str):
         return value
     if _is_int(value):
@@ -87,9 +92,8 @@ def session_from_wire(data: Any, node_id: str, now: datetime) -> SessionRecord:
     for field in RAW_FIELDS:
         if field in data:
             extras[field] = data[field]
-    unknown = {k: v for k, v in data.items() if k not in FIELDS}
-    if unknown:
-        extras["more"] = unknown
+    if not data.keys() <= _KNOWN:
+        extras["more"] = {k: v for k, v in data.items() if k not in _KNOWN}
     connected_at = None
     if data.get("age") is not None:
         age = _number(data["age"], "age")

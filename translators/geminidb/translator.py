@@ -54,15 +54,12 @@ session's node; kill_all uses the instance-wide close when it can.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
-
-import orjson
 
 from translators.contract import (
     CanonicalRequest,
@@ -84,6 +81,7 @@ from translators.contract import (
 )
 from translators.geminidb import signing
 from translators.geminidb.sessions import NAME, SessionEncoder, client_ip, session_from_wire
+from translators.wire import dump_json, parse_json
 
 DEFAULT_NODE_ID = "rosetta-node-1"
 DEFAULT_LIMIT = 50
@@ -143,16 +141,8 @@ _UPSTREAM_STATUS = "geminidb_status"  # error.context key: the status a GeminiDB
 _OPTIONS = {"default_node_id", "nodes", "number_format", "project_id", "instance_id"}
 
 
-def _dump(value: Any) -> bytes:
-    """orjson, falling back to the standard library for integers beyond 64 bits."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def _json(status: int, value: Any) -> HttpResponse:
-    return HttpResponse(status, [("content-type", "application/json")], _dump(value))
+    return HttpResponse(status, [("content-type", "application/json")], dump_json(value))
 
 
 def _bad(message: str) -> RosettaError:
@@ -334,8 +324,8 @@ class GeminiDbTranslator(Translator):
         if not request.body.strip():
             raise _bad('the request body must be {"is_all": ..., "session_ids": [...]}')
         try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+            body = parse_json(request.body)
+        except RosettaError:
             raise _bad("the request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise _bad("the request body must be a JSON object")
@@ -471,7 +461,7 @@ class GeminiDbTranslator(Translator):
             path = f"/v3/{project}/instances/{instance}/sessions"
             return self._outgoing("DELETE", path, pairs, b"", project, upstream)
         if op is Operation.KILL and node and request.filters.ids:
-            body = _dump({"is_all": False, "session_ids": request.filters.ids})
+            body = dump_json({"is_all": False, "session_ids": request.filters.ids})
             path = f"/v3/{project}/redis/nodes/{node}/sessions"
             return self._outgoing("DELETE", path, [], body, project, upstream)
         raise RosettaError(
@@ -613,8 +603,8 @@ class GeminiDbTranslator(Translator):
         data: Any = None
         if response.body.strip():
             try:
-                data = json.loads(response.body)
-            except (ValueError, UnicodeDecodeError):
+                data = parse_json(response.body, what="upstream reply")
+            except RosettaError:
                 data = None
         if response.status >= 400:
             raise _upstream_failure(response.status, data)
