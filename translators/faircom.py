@@ -258,6 +258,29 @@ class FairComTranslator(Translator):
 
     name = NAME
     routes = (Route("/api", ("POST",), "api"), Route("/api/{rest:path}", ("POST",), "api"))
+    inbound_operations = frozenset(
+        {
+            Operation.LOGIN,
+            Operation.LOGOUT,
+            Operation.PING,
+            Operation.LIST,
+            Operation.KILL,
+            Operation.ALTER,
+        }
+    )
+    # get, kill, kill_all and alter of another session are composed from the listing (the
+    # target's token or its "session:<id>"); a listing is listSessions + describeSessions,
+    # filtered and paged here; FairCom has no connections
+    outbound_operations = {
+        Operation.LOGIN: "native",
+        Operation.LOGOUT: "native",
+        Operation.PING: "native",
+        Operation.LIST: "composed",
+        Operation.GET: "composed",
+        Operation.KILL: "composed",
+        Operation.KILL_ALL: "composed",
+        Operation.ALTER: "composed",
+    }
     error_table: ClassVar[Mapping[ErrorKind, tuple[int, str | int]]] = {
         kind: (200, code) for kind, code in CODES.items()
     }

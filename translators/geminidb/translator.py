@@ -180,6 +180,17 @@ class GeminiDbTranslator(Translator):
         Route("/v3/{rest:path}", _ANY_METHOD, "v3"),
     )
     error_table = dict(_STATUS_AND_CODE)
+    inbound_operations = frozenset({Operation.LIST, Operation.KILL, Operation.KILL_ALL})
+    # reads and ping come from the instance listing; kill goes to each session's node;
+    # no login, logout or alter
+    outbound_operations = {
+        Operation.PING: "composed",
+        Operation.LIST: "composed",
+        Operation.GET: "composed",
+        Operation.CONNECTIONS: "composed",
+        Operation.KILL: "native",
+        Operation.KILL_ALL: "native",
+    }
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)

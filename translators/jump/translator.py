@@ -179,6 +179,8 @@ class JumpTranslator(Translator):
         kind: (405 if code == METHOD_NOT_ALLOWED_CODE else 200, code)
         for kind, code in ERROR_CODES.items()
     }
+    inbound_operations = frozenset(Operation)
+    outbound_operations = dict.fromkeys(Operation, "native")
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -181,6 +181,29 @@ class MaxScaleTranslator(Translator):
         Route("/v1/{rest:path}", ALL_METHODS, "v1.other"),
     )
     error_table = {kind: entry for kind, entry in _ERRORS.items()}
+    inbound_operations = frozenset(
+        {
+            Operation.LOGIN,
+            Operation.PING,
+            Operation.LIST,
+            Operation.GET,
+            Operation.KILL,
+            Operation.ALTER,
+        }
+    )
+    # lists are fetched whole and filtered/paged here; kill_all is list + one DELETE each;
+    # connections come from the session (JSON:API) or /sessions/:id/connections (draft);
+    # MaxScale has no logout
+    outbound_operations = {
+        Operation.LOGIN: "native",
+        Operation.PING: "native",
+        Operation.LIST: "composed",
+        Operation.GET: "native",
+        Operation.CONNECTIONS: "native",
+        Operation.KILL: "native",
+        Operation.KILL_ALL: "composed",
+        Operation.ALTER: "native",
+    }
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
