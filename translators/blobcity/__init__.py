@@ -585,6 +585,8 @@ def _outbound_payload(request: CanonicalRequest) -> dict[str, Any]:
             payload["id"] = f.ids[0]
         else:
             payload["ids"] = list(f.ids)
+    if request.operation in (Operation.GET, Operation.CONNECTIONS, Operation.KILL):
+        return payload  # these codes take only id/ids; the ids alone name the sessions
     if f.users is not None:
         payload["user"] = f.users[0] if len(f.users) == 1 else list(f.users)
     if f.node_id is not None:
