@@ -75,7 +75,8 @@ when the upstream answers 12031. ``session.list`` is ``listSessions`` followed b
 ``describeSessions`` for the full objects (filters and paging done here); ``session.get`` and
 ``session.kill`` / ``session.kill_all`` / ``session.alter`` of another id are composed from the
 listing (the target's token, or its ``session:<id>``, as FairCom accepts it);
-``session.connections`` is unsupported_operation. FairCom errors map back: 12031 and -1 ->
+``session.connections`` is unsupported_operation, and so is a list or kill_all filtered by
+node or client address (FairCom sessions carry neither). FairCom errors map back: 12031 and -1 ->
 unauthenticated, the 12100 block -> its kind, anything else -> upstream_error, always keeping
 ``native_code``.
 """
@@ -663,6 +664,12 @@ class FairComTranslator(Translator):
         return params
 
     def _settings_params(self, request: CanonicalRequest) -> dict[str, Any]:
+        if "json_patch" in request.settings or "parameters" in request.settings:
+            # another dialect's session parameters (MaxScale): FairCom cannot carry them
+            raise RosettaError(
+                ErrorKind.UNSUPPORTED_OPERATION,
+                "a FairCom upstream cannot alter session parameters",
+            )
         params: dict[str, Any] = {}
         carried = request.extras.get(self.name)
         if isinstance(carried, dict) and isinstance(carried.get("settings"), dict):
@@ -932,6 +939,12 @@ class _Call:
 
     def _filtered(self, records: list[SessionRecord]) -> list[SessionRecord]:
         f = self.request.filters
+        if f.node_id is not None or f.address_prefix is not None:
+            # FairCom sessions carry neither: the filter would silently match nothing
+            raise RosettaError(
+                ErrorKind.UNSUPPORTED_OPERATION,
+                "a FairCom upstream has no node ids or client addresses to filter by",
+            )
         kept = []
         for r in records:
             if f.ids is not None and r.id not in f.ids:

@@ -49,7 +49,8 @@ the upstream's status.
 Outbound: ``options.project_id`` and ``options.instance_id`` name the upstream instance;
 ``credentials.token`` is sent as ``X-Auth-Token``, else ``access_key``/``secret_key`` sign the
 request. list/get/connections/ping are composed from the instance listing; kill goes to each
-session's node; kill_all uses the instance-wide close when it can.
+session's node; kill_all uses the instance-wide close when it can. A ``users`` filter is
+unsupported_operation: GeminiDB sessions have no user (``name`` is a connection name).
 """
 
 from __future__ import annotations
@@ -507,6 +508,12 @@ class GeminiDbTranslator(Translator):
         if op in (Operation.LOGIN, Operation.LOGOUT, Operation.ALTER):
             raise RosettaError(
                 ErrorKind.UNSUPPORTED_OPERATION, f"a GeminiDB upstream cannot express {op.value}"
+            )
+        if request.filters.users is not None and op is not Operation.KILL:
+            # GeminiDB sessions carry a connection name, not a user: filtering on users would
+            # silently match nothing (and a kill_all kill nothing)
+            raise RosettaError(
+                ErrorKind.UNSUPPORTED_OPERATION, "a GeminiDB upstream has no users to filter by"
             )
         listing = CanonicalRequest(
             Operation.LIST,

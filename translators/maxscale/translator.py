@@ -59,7 +59,8 @@ Outbound, ``upstream.options``: ``format`` ``"jsonapi"`` (default) or ``"draft"`
 ``"basic"`` (default: Basic with the upstream credentials, or Bearer when the credentials are a
 token) or ``"jwt"`` (fetch a JWT from ``/v1/auth`` once per caller, cache it, fetch again once
 on 401). Lists are fetched whole; canonical filters and offset/limit are applied by Rosetta;
-kill of several ids and kill_all are composed from list + DELETE; logout is unsupported.
+kill of several ids and kill_all are composed from list + DELETE; logout is unsupported, and
+so is a list or kill_all filtered by node (MaxScale sessions carry no node).
 Upstream statuses map 400/401/403/404/405/413/501/503/504 to the kinds above, other 5xx to
 upstream_error, with the status as ``native_code``.
 """
@@ -489,6 +490,11 @@ class MaxScaleTranslator(Translator):
                 )
             return response
         if op in (Operation.LIST, Operation.KILL_ALL):
+            if request.filters.node_id is not None:
+                # MaxScale sessions carry no node: the filter would silently match nothing
+                raise RosettaError(
+                    ErrorKind.UNSUPPORTED_OPERATION, "a maxscale upstream has no node ids"
+                )
             listed = await self._exchange(_listing(request), mode, upstream)
             sessions = [s for s in listed.sessions or [] if _matches(s, request.filters)]
             if op is Operation.LIST:
