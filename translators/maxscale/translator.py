@@ -623,7 +623,11 @@ def _jsonapi_patch(http: HttpRequest) -> dict[str, Any]:
         ):
             raise params.bad("'filters.data' must be a list of {id, type} objects")
         ops.append({"op": "add", "path": "/filters", "value": [d["id"] for d in linked]})
-    settings: dict[str, Any] = {"json_patch": ops, "json_patch_base": SETTINGS_BASE}
+    settings: dict[str, Any] = {
+        "json_patch": ops,
+        "json_patch_base": SETTINGS_BASE,
+        "json_patch_dialect": NAME,
+    }
     if parameters:
         settings["parameters"] = parameters
     return settings
@@ -650,7 +654,7 @@ def _draft_patch(http: HttpRequest) -> dict[str, Any]:
                 raise RosettaError(
                     ErrorKind.FORBIDDEN, f"'{path}' is read-only; only /parameters and /filters"
                 )
-    return {"json_patch": ops, "json_patch_base": SETTINGS_BASE}
+    return {"json_patch": ops, "json_patch_base": SETTINGS_BASE, "json_patch_dialect": NAME}
 
 
 def _writable(path: Any) -> bool:
