@@ -75,7 +75,8 @@ when the upstream answers 12031. ``session.list`` is ``listSessions`` followed b
 ``describeSessions`` for the full objects (filters and paging done here); ``session.get`` and
 ``session.kill`` / ``session.kill_all`` / ``session.alter`` of another id are composed from the
 listing (the target's token, or its ``session:<id>``, as FairCom accepts it);
-``session.connections`` is unsupported_operation. FairCom errors map back: 12031 and -1 ->
+``session.connections`` is unsupported_operation, and so is a list or kill_all filtered by
+node or client address (FairCom sessions carry neither). FairCom errors map back: 12031 and -1 ->
 unauthenticated, the 12100 block -> its kind, anything else -> upstream_error, always keeping
 ``native_code``.
 """
@@ -258,6 +259,29 @@ class FairComTranslator(Translator):
 
     name = NAME
     routes = (Route("/api", ("POST",), "api"), Route("/api/{rest:path}", ("POST",), "api"))
+    inbound_operations = frozenset(
+        {
+            Operation.LOGIN,
+            Operation.LOGOUT,
+            Operation.PING,
+            Operation.LIST,
+            Operation.KILL,
+            Operation.ALTER,
+        }
+    )
+    # get, kill, kill_all and alter of another session are composed from the listing (the
+    # target's token or its "session:<id>"); a listing is listSessions + describeSessions,
+    # filtered and paged here; FairCom has no connections
+    outbound_operations = {
+        Operation.LOGIN: "native",
+        Operation.LOGOUT: "native",
+        Operation.PING: "native",
+        Operation.LIST: "composed",
+        Operation.GET: "composed",
+        Operation.KILL: "composed",
+        Operation.KILL_ALL: "composed",
+        Operation.ALTER: "composed",
+    }
     error_table: ClassVar[Mapping[ErrorKind, tuple[int, str | int]]] = {
         kind: (200, code) for kind, code in CODES.items()
     }
@@ -640,6 +664,12 @@ class FairComTranslator(Translator):
         return params
 
     def _settings_params(self, request: CanonicalRequest) -> dict[str, Any]:
+        if "json_patch" in request.settings or "parameters" in request.settings:
+            # another dialect's session parameters (MaxScale): FairCom cannot carry them
+            raise RosettaError(
+                ErrorKind.UNSUPPORTED_OPERATION,
+                "a FairCom upstream cannot alter session parameters",
+            )
         params: dict[str, Any] = {}
         carried = request.extras.get(self.name)
         if isinstance(carried, dict) and isinstance(carried.get("settings"), dict):
@@ -909,6 +939,12 @@ class _Call:
 
     def _filtered(self, records: list[SessionRecord]) -> list[SessionRecord]:
         f = self.request.filters
+        if f.node_id is not None or f.address_prefix is not None:
+            # FairCom sessions carry neither: the filter would silently match nothing
+            raise RosettaError(
+                ErrorKind.UNSUPPORTED_OPERATION,
+                "a FairCom upstream has no node ids or client addresses to filter by",
+            )
         kept = []
         for r in records:
             if f.ids is not None and r.id not in f.ids:

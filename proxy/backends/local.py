@@ -228,8 +228,12 @@ class LocalBackend:
         for dialect, values in extras.items():
             session.record.extras.setdefault(dialect, {}).update(values)
         if "json_patch" in settings:
-            session.record.extras[request.dialect] = _json_patched(
-                session.record.extras.get(request.dialect) or {},
+            # the dialect whose settings the patch addresses; it travels with the patch, so
+            # one relayed through a rosetta upstream still lands on that dialect's settings
+            named = settings.get("json_patch_dialect")
+            target = named if isinstance(named, str) and named else request.dialect
+            session.record.extras[target] = _json_patched(
+                session.record.extras.get(target) or {},
                 settings["json_patch"],
                 settings.get("json_patch_base"),
             )

@@ -231,6 +231,25 @@ def _echo(value: str) -> str:
 class BlobCityTranslator(Translator):
     name = NAME
     routes = (Route(PATH, ("POST",), "bquery"),)
+    inbound_operations = frozenset(
+        {
+            Operation.PING,
+            Operation.LIST,
+            Operation.GET,
+            Operation.CONNECTIONS,
+            Operation.KILL,
+            Operation.KILL_ALL,
+        }
+    )
+    # stateless: no login, logout or alter query code
+    outbound_operations = {
+        Operation.PING: "native",
+        Operation.LIST: "native",
+        Operation.GET: "native",
+        Operation.CONNECTIONS: "native",
+        Operation.KILL: "native",
+        Operation.KILL_ALL: "native",
+    }
     error_table = {kind: (200, code) for kind, code in _ERRORS.items()}
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
@@ -566,6 +585,8 @@ def _outbound_payload(request: CanonicalRequest) -> dict[str, Any]:
             payload["id"] = f.ids[0]
         else:
             payload["ids"] = list(f.ids)
+    if request.operation in (Operation.GET, Operation.CONNECTIONS, Operation.KILL):
+        return payload  # these codes take only id/ids; the ids alone name the sessions
     if f.users is not None:
         payload["user"] = f.users[0] if len(f.users) == 1 else list(f.users)
     if f.node_id is not None:

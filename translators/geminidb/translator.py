@@ -49,7 +49,8 @@ the upstream's status.
 Outbound: ``options.project_id`` and ``options.instance_id`` name the upstream instance;
 ``credentials.token`` is sent as ``X-Auth-Token``, else ``access_key``/``secret_key`` sign the
 request. list/get/connections/ping are composed from the instance listing; kill goes to each
-session's node; kill_all uses the instance-wide close when it can.
+session's node; kill_all uses the instance-wide close when it can. A ``users`` filter is
+unsupported_operation: GeminiDB sessions have no user (``name`` is a connection name).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ _KIND_BY_CODE = {
     "DBS.200002": ErrorKind.NOT_FOUND,
     "DBS.200013": ErrorKind.NOT_FOUND,
     "DBS.200001": ErrorKind.BAD_REQUEST,
-    "DBS.200004": ErrorKind.BAD_REQUEST,
+    "DBS.200004": ErrorKind.UNSUPPORTED_OPERATION,
     "DBS.200011": ErrorKind.FORBIDDEN,
     "APIGW.0201": ErrorKind.PAYLOAD_TOO_LARGE,
     "APIGW.0308": ErrorKind.OVERLOADED,
@@ -170,6 +171,17 @@ class GeminiDbTranslator(Translator):
         Route("/v3/{rest:path}", _ANY_METHOD, "v3"),
     )
     error_table = dict(_STATUS_AND_CODE)
+    inbound_operations = frozenset({Operation.LIST, Operation.KILL, Operation.KILL_ALL})
+    # reads and ping come from the instance listing; kill goes to each session's node;
+    # no login, logout or alter
+    outbound_operations = {
+        Operation.PING: "composed",
+        Operation.LIST: "composed",
+        Operation.GET: "composed",
+        Operation.CONNECTIONS: "composed",
+        Operation.KILL: "native",
+        Operation.KILL_ALL: "native",
+    }
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -486,6 +498,12 @@ class GeminiDbTranslator(Translator):
         if op in (Operation.LOGIN, Operation.LOGOUT, Operation.ALTER):
             raise RosettaError(
                 ErrorKind.UNSUPPORTED_OPERATION, f"a GeminiDB upstream cannot express {op.value}"
+            )
+        if request.filters.users is not None and op is not Operation.KILL:
+            # GeminiDB sessions carry a connection name, not a user: filtering on users would
+            # silently match nothing (and a kill_all kill nothing)
+            raise RosettaError(
+                ErrorKind.UNSUPPORTED_OPERATION, "a GeminiDB upstream has no users to filter by"
             )
         listing = CanonicalRequest(
             Operation.LIST,

@@ -179,6 +179,8 @@ class JumpTranslator(Translator):
         kind: (405 if code == METHOD_NOT_ALLOWED_CODE else 200, code)
         for kind, code in ERROR_CODES.items()
     }
+    inbound_operations = frozenset(Operation)
+    outbound_operations = dict.fromkeys(Operation, "native")
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -763,6 +765,11 @@ def _outbound_params(request: CanonicalRequest) -> dict[str, Any]:
             raise RosettaError(ErrorKind.BAD_REQUEST, "no session id given")
         return {"sessionId": f.ids[0]} if len(f.ids) == 1 else {"sessionIds": f.ids}
     if operation is Operation.ALTER:
+        if "json_patch" in request.settings or "parameters" in request.settings:
+            # another dialect's session parameters (MaxScale): JUMP cannot carry them
+            raise RosettaError(
+                ErrorKind.UNSUPPORTED_OPERATION, "a JUMP upstream cannot alter session parameters"
+            )
         if request.target_id is not None:
             params["sessionId"] = request.target_id
         params.update(_login_settings(request))

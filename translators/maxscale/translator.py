@@ -59,7 +59,8 @@ Outbound, ``upstream.options``: ``format`` ``"jsonapi"`` (default) or ``"draft"`
 ``"basic"`` (default: Basic with the upstream credentials, or Bearer when the credentials are a
 token) or ``"jwt"`` (fetch a JWT from ``/v1/auth`` once per caller, cache it, fetch again once
 on 401). Lists are fetched whole; canonical filters and offset/limit are applied by Rosetta;
-kill of several ids and kill_all are composed from list + DELETE; logout is unsupported.
+kill of several ids and kill_all are composed from list + DELETE; logout is unsupported, and
+so is a list or kill_all filtered by node (MaxScale sessions carry no node).
 Upstream statuses map 400/401/403/404/405/413/501/503/504 to the kinds above, other 5xx to
 upstream_error, with the status as ``native_code``.
 """
@@ -181,6 +182,29 @@ class MaxScaleTranslator(Translator):
         Route("/v1/{rest:path}", ALL_METHODS, "v1.other"),
     )
     error_table = {kind: entry for kind, entry in _ERRORS.items()}
+    inbound_operations = frozenset(
+        {
+            Operation.LOGIN,
+            Operation.PING,
+            Operation.LIST,
+            Operation.GET,
+            Operation.KILL,
+            Operation.ALTER,
+        }
+    )
+    # lists are fetched whole and filtered/paged here; kill_all is list + one DELETE each;
+    # connections come from the session (JSON:API) or /sessions/:id/connections (draft);
+    # MaxScale has no logout
+    outbound_operations = {
+        Operation.LOGIN: "native",
+        Operation.PING: "native",
+        Operation.LIST: "composed",
+        Operation.GET: "native",
+        Operation.CONNECTIONS: "native",
+        Operation.KILL: "native",
+        Operation.KILL_ALL: "composed",
+        Operation.ALTER: "native",
+    }
 
     def __init__(self, options: Mapping[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -466,6 +490,11 @@ class MaxScaleTranslator(Translator):
                 )
             return response
         if op in (Operation.LIST, Operation.KILL_ALL):
+            if request.filters.node_id is not None:
+                # MaxScale sessions carry no node: the filter would silently match nothing
+                raise RosettaError(
+                    ErrorKind.UNSUPPORTED_OPERATION, "a maxscale upstream has no node ids"
+                )
             listed = await self._exchange(_listing(request), mode, upstream)
             sessions = [s for s in listed.sessions or [] if _matches(s, request.filters)]
             if op is Operation.LIST:
@@ -594,7 +623,11 @@ def _jsonapi_patch(http: HttpRequest) -> dict[str, Any]:
         ):
             raise params.bad("'filters.data' must be a list of {id, type} objects")
         ops.append({"op": "add", "path": "/filters", "value": [d["id"] for d in linked]})
-    settings: dict[str, Any] = {"json_patch": ops, "json_patch_base": SETTINGS_BASE}
+    settings: dict[str, Any] = {
+        "json_patch": ops,
+        "json_patch_base": SETTINGS_BASE,
+        "json_patch_dialect": NAME,
+    }
     if parameters:
         settings["parameters"] = parameters
     return settings
@@ -621,7 +654,7 @@ def _draft_patch(http: HttpRequest) -> dict[str, Any]:
                 raise RosettaError(
                     ErrorKind.FORBIDDEN, f"'{path}' is read-only; only /parameters and /filters"
                 )
-    return {"json_patch": ops, "json_patch_base": SETTINGS_BASE}
+    return {"json_patch": ops, "json_patch_base": SETTINGS_BASE, "json_patch_dialect": NAME}
 
 
 def _writable(path: Any) -> bool:
