@@ -248,6 +248,7 @@ class HttpUpstream:
                 ErrorKind.UNAUTHENTICATED,
                 f"a {request.dialect} access-key signature cannot be passed to a "
                 f"{self.dialect} upstream; configure static upstream credentials",
+                context={"credentials_not_convertible": True},
             )
         if principal.kind in (PrincipalKind.SESSION, PrincipalKind.BEARER) and principal.token:
             session = await self.auth.session_for_token(principal.token)

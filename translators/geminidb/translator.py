@@ -506,6 +506,7 @@ class GeminiDbTranslator(Translator):
                 f"a {request.dialect} user and password cannot be passed to a geminidb "
                 "upstream (it takes X-Auth-Token or an AK/SK signature); configure static "
                 "upstream credentials",
+                context={"credentials_not_convertible": True},
             )
         listing = CanonicalRequest(
             Operation.LIST,
