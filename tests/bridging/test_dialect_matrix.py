@@ -12,7 +12,8 @@ to any upstream but GeminiDB, which takes only tokens and signatures; tokens as 
 otherwise the caller gets a clean unauthenticated error in its own envelope naming both
 dialects, and static mode works. Static mode works for every caller that authenticates to
 Rosetta. At the end, no password, token or secret key is in Redis in plain text, in any
-server's log or in any error body."""
+server's log or in any error body, and tokens appear in other bodies only where the dialect
+hands callers their own."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from tests.conftest import (
 )
 from tests.support.dialect_client import DialectClient, HttpChannel
 from tests.support.redis import RedisServer, dump_redis
+from tests.support.secrets import leaks
 from tests.support.servers import ServerProcess, emulate, serve
 from translators.contract import (
     CanonicalRequest,
@@ -394,6 +396,10 @@ def test_nothing_secret_in_redis_logs_or_error_bodies(redis_server: RedisServer)
         assert secret not in logs, "a secret in a log"
         for body in errors:
             assert secret not in body, f"a secret in an error body: {body[:200]}"
+    # any body at all: tokens only where a dialect hands callers their own
+    assert len(RECORD.replies) > RECORD.cases
+    assert any(t in r for t in RECORD.issued for r in RECORD.replies)  # the scan sees tokens
+    assert not leaks(secrets, RECORD.replies)
 
 
 def _is_error(body: str) -> bool:

@@ -20,6 +20,7 @@ from tests.support.servers import ServerProcess
 ALICE = ("alice", USER_PASSWORD)
 PROJECT, INSTANCE = "0549b5e0a1", "e73893efin12"
 JUMP_PATH = "/presto/edge/api"
+ISSUED: list[str] = []  # every token handed out in this module, for the log scan
 
 
 def client_address(reply: httpx.Response) -> str:
@@ -119,6 +120,7 @@ def test_login_with_faircom_see_yourself_everywhere_and_kill_yourself_with_maxsc
         )
         address = client_address(created)
         token = created.json()["authToken"]
+        ISSUED.append(token)
         own = faircom(client, url, "listSessions", authToken=token).json()
     assert address.startswith("127.0.0.1:")
     assert [(s["authToken"], s["username"]) for s in own["result"]["sessions"]] == [
@@ -167,6 +169,7 @@ def test_a_jump_login_is_seen_in_geminidb_and_killed_through_it(
     login = login_reply.json()
     assert login["errorCode"] == "", login
     cookie = login_reply.cookies["JSESSIONID"]
+    ISSUED.append(cookie)
     session_id = str(login["response"]["sessionId"])
     assert cookie == login["response"]["authToken"]
 
@@ -206,6 +209,7 @@ def test_a_maxscale_jwt_is_killed_through_another_dialect(
         address = client_address(issued)
     assert issued.status_code == 200, issued.text
     jwt = issued.json()["meta"]["token"]
+    ISSUED.append(jwt)
     session_id = jwt_session_id(jwt)
     bearer = {"Authorization": f"Bearer {jwt}"}
     mine = httpx.get(f"{url}/v1/sessions/{session_id}", headers=bearer, timeout=15)
@@ -225,6 +229,7 @@ def test_a_maxscale_jwt_is_killed_through_another_dialect(
                 "createSession",
                 params={"username": "admin", "password": ADMIN_PASSWORD},
             ).json()["authToken"]
+            ISSUED.append(admin)
             ended = faircom(
                 client,
                 url,
@@ -253,3 +258,13 @@ def test_a_maxscale_jwt_is_killed_through_another_dialect(
     assert rejected.json() == {"errors": [{"detail": "Access denied"}]}
     gone = httpx.get(f"{url}/v1/sessions/{session_id}", auth=ALICE, timeout=15)
     assert gone.status_code == 404
+
+
+def test_no_token_or_password_in_the_log(local_server: ServerProcess) -> None:
+    """Runs last in this module: nothing handed out or sent above reached the log."""
+    if len(ISSUED) < 4:
+        pytest.skip("the flows above did not run")
+    logs = local_server.logs()
+    assert '"event":"request"' in logs.replace(" ", "")
+    for secret in [*ISSUED, USER_PASSWORD, ADMIN_PASSWORD]:
+        assert secret not in logs

@@ -33,6 +33,7 @@ from tests.conftest import (
     base_config,
 )
 from tests.support.redis import RedisServer, dump_redis
+from tests.support.secrets import leaks
 from tests.support.servers import ServerProcess, serve
 from translators.geminidb import signing
 
@@ -415,6 +416,9 @@ def test_nothing_secret_in_redis_logs_or_error_bodies(pair: Pair) -> None:
         for body in errors:
             assert secret not in body, f"a secret in an error body: {body[:200]}"
     assert SECRET_KEY not in logs
+    # any body at all: tokens only where a dialect hands callers their own
+    assert any(t in r for t in pair.issued for r in pair.replies)  # the scan sees tokens
+    assert not leaks([*pair.issued, ADMIN_PASSWORD, USER_PASSWORD, SECRET_KEY], pair.replies)
 
 
 def _is_error(body: str) -> bool:
