@@ -54,6 +54,8 @@ Error table (kind -> HTTP status, errorCode). 12031 and its message are FairCom'
 |-------------------------|------|-----------|-----------------------------------------------|
 | unauthenticated (token) | 200  | 12031     | unknown, expired, killed or missing authToken |
 | unauthenticated (login) | 200  | 12101     | bad username or password on createSession     |
+|                         |      |           | (or, with the reason, a password the upstream |
+|                         |      |           | cannot take, e.g. a GeminiDB upstream)        |
 | bad_request             | 200  | 12100     | not JSON, not an object, missing/non-string   |
 |                         |      |           | api/action, parameter of the wrong type       |
 | forbidden               | 200  | 12102     |                                               |
@@ -521,6 +523,9 @@ class FairComTranslator(Translator):
             login = (
                 request is not None and request.operation is Operation.LOGIN
             ) or envelope.action == "createSession"
+            if login and error.context.get("credentials_not_convertible"):
+                # the password may be right: the upstream cannot take one (say which)
+                return LOGIN_ERROR, error.message
             if login:
                 return LOGIN_ERROR, "invalid username or password"
             if db_variant and self.legacy_db_auth_error:

@@ -230,9 +230,17 @@ class HttpUpstream:
         anonymous = request.principal.kind is PrincipalKind.ANONYMOUS
         if anonymous and request.operation is Operation.PING and not self.settings.allow_anonymous:
             return await self._forward(request, Channel(self, UpstreamCredentials(), "anonymous"))
+        identity = None
         if not self.settings.allow_anonymous:
-            await self.auth.authenticate(request.principal, command=request.operation.value)
-        return await self._forward(request, Channel(self, self.static_credentials(), "static"))
+            identity = await self.auth.authenticate(
+                request.principal, command=request.operation.value
+            )
+        response = await self._forward(request, Channel(self, self.static_credentials(), "static"))
+        if response.caller is None and response.error is None and identity is not None:
+            # the upstream did not say who asked (e.g. a kill): the caller Rosetta verified
+            session = identity.session
+            response.caller = _caller_info(identity.user, session.id if session else None, session)
+        return response
 
     # passthrough --------------------------------------------------------------------------
     async def _passthrough(self, request: CanonicalRequest) -> CanonicalResponse:
@@ -242,6 +250,7 @@ class HttpUpstream:
                 ErrorKind.UNAUTHENTICATED,
                 f"a {request.dialect} access-key signature cannot be passed to a "
                 f"{self.dialect} upstream; configure static upstream credentials",
+                context={"credentials_not_convertible": True},
             )
         if principal.kind in (PrincipalKind.SESSION, PrincipalKind.BEARER) and principal.token:
             session = await self.auth.session_for_token(principal.token)
@@ -256,6 +265,10 @@ class HttpUpstream:
         response = await self._forward(request, Channel(self, credentials, key))
         if request.operation is Operation.LOGOUT and response.error is None:
             self.state.forget(key)
+        password = principal.kind is PrincipalKind.PASSWORD and bool(principal.user)
+        if response.caller is None and response.error is None and password:
+            # the upstream accepted the caller's own user and password
+            response.caller = _caller_info(principal.user or "", None, None)
         return response
 
     async def _bridge_login(self, request: CanonicalRequest) -> CanonicalResponse:
@@ -354,6 +367,13 @@ class HttpUpstream:
         response = await self._forward(request, channel)
         if request.operation is Operation.KILL and response.error is None:
             await self._end_bridged(request.filters.ids or [])
+        if response.caller is None and response.error is None:
+            # the upstream did not say who asked (e.g. a kill): the bridged session's user
+            ours = touched.record.extras.get("rosetta")
+            upstream_id = (
+                _opt_str(ours.get("upstream_session_id")) if isinstance(ours, dict) else None
+            )
+            response.caller = _caller_info(touched.record.user, upstream_id or touched.id, touched)
         return response
 
     async def _end_bridged(self, upstream_ids: list[str]) -> None:
@@ -447,6 +467,13 @@ def _ok(response: CanonicalResponse) -> CanonicalResponse:
     if response.error is not None:
         raise response.error
     return response
+
+
+def _caller_info(user: str, session_id: str | None, session: StoredSession | None) -> CallerInfo:
+    """The caller as Rosetta knows it, with the seconds its Rosetta session has left."""
+    deadline = session.expires_at() if session is not None else None
+    expires_in = None if deadline is None else round(max(0.0, deadline - time.time()), 3)
+    return CallerInfo(user=user, session_id=session_id, expires_in=expires_in)
 
 
 def _opt_str(value: Any) -> str | None:

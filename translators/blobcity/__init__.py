@@ -586,7 +586,9 @@ def _outbound_payload(request: CanonicalRequest) -> dict[str, Any]:
         else:
             payload["ids"] = list(f.ids)
     if request.operation in (Operation.GET, Operation.CONNECTIONS, Operation.KILL):
-        return payload  # these codes take only id/ids; the ids alone name the sessions
+        # these codes take ids only (a node named alongside, e.g. by a GeminiDB node path,
+        # does not narrow a kill by id): anything else is refused as an unknown p field
+        return payload
     if f.users is not None:
         payload["user"] = f.users[0] if len(f.users) == 1 else list(f.users)
     if f.node_id is not None:

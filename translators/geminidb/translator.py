@@ -48,9 +48,11 @@ the upstream's status.
 
 Outbound: ``options.project_id`` and ``options.instance_id`` name the upstream instance;
 ``credentials.token`` is sent as ``X-Auth-Token``, else ``access_key``/``secret_key`` sign the
-request. list/get/connections/ping are composed from the instance listing; kill goes to each
-session's node; kill_all uses the instance-wide close when it can. A ``users`` filter is
-unsupported_operation: GeminiDB sessions have no user (``name`` is a connection name).
+request; a user and password alone cannot be converted (unauthenticated, naming both
+dialects, before anything is sent). list/get/connections/ping are composed from the instance
+listing; kill goes to each session's node; kill_all uses the instance-wide close when it can.
+A ``users`` filter is unsupported_operation: GeminiDB sessions have no user (``name`` is a
+connection name).
 """
 
 from __future__ import annotations
@@ -498,6 +500,16 @@ class GeminiDbTranslator(Translator):
         if op in (Operation.LOGIN, Operation.LOGOUT, Operation.ALTER):
             raise RosettaError(
                 ErrorKind.UNSUPPORTED_OPERATION, f"a GeminiDB upstream cannot express {op.value}"
+            )
+        creds = upstream.credentials
+        if creds.password and not creds.token and not (creds.access_key and creds.secret_key):
+            # GeminiDB takes an IAM token or an AK/SK signature, never a user and password
+            raise RosettaError(
+                ErrorKind.UNAUTHENTICATED,
+                f"a {request.dialect} user and password cannot be passed to a geminidb "
+                "upstream (it takes X-Auth-Token or an AK/SK signature); configure static "
+                "upstream credentials",
+                context={"credentials_not_convertible": True},
             )
         if request.filters.users is not None and op is not Operation.KILL:
             # GeminiDB sessions carry a connection name, not a user: filtering on users would
