@@ -4,7 +4,6 @@ the time formats the dialects use (RFC 3339, HTTP-date, C asctime)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -18,8 +17,14 @@ JSON_CONTENT_TYPE = ("content-type", "application/json")
 
 
 # orjson reads integers beyond 64 bits as floats; a run of 19+ digits sends the document to
-# the standard library's exact parser instead (found by a C-speed scan, so the fast path stays)
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# the standard library's exact parser instead. The run is found by mapping every digit to "0"
+# and searching for 19 zeros: two C-speed passes, far cheaper than a regex over digit-dense JSON.
+_DIGITS_TO_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else b for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _has_long_number(raw: bytes) -> bool:
+    return _LONG_RUN in raw.translate(_DIGITS_TO_ZERO)
 
 
 def _no_constants(name: str) -> Any:
@@ -38,7 +43,7 @@ def parse_json(data: bytes | str, *, what: str = "request body") -> Any:
     failures are bad_request."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        if _LONG_NUMBER.search(raw) is None:
+        if not _has_long_number(raw):
             return orjson.loads(raw)
         orjson.loads(raw)  # the same strictness (UTF-8, nesting) before the exact parse
         return _exact_loads(raw)

@@ -69,6 +69,7 @@ from translators.contract import (
 )
 
 MAX_UPSTREAM_BODY = 16 * 1024 * 1024
+_URL_CACHE_SIZE = 1024
 _STATE_CACHE_SIZE = 10_000
 STATE_PREFIX = "state:"  # upstream secrets of a session that are translator state
 
@@ -185,6 +186,10 @@ class HttpUpstream:
             auth, node_id="rosetta", idle_timeout=1800, absolute_lifetime=86400
         )
         timeouts = settings.timeouts
+        # the client builds requests (base URL, default headers, time-outs) and owns the
+        # transport's lifetime; requests go straight to the transport, since none of the
+        # client's per-send features (auth, redirects, cookies, hooks) apply to an upstream
+        self.transport = transport or _default_transport(settings)
         self.client = httpx.AsyncClient(
             base_url=settings.url,
             timeout=httpx.Timeout(
@@ -197,9 +202,13 @@ class HttpUpstream:
                 max_connections=settings.max_connections,
                 max_keepalive_connections=settings.max_connections,
             ),
-            transport=transport or _default_transport(settings),
+            transport=self.transport,
             follow_redirects=False,
         )
+        # what client.build_request would add to each request, worked out once
+        self._default_headers = dict(self.client.headers)
+        self._extensions = {"timeout": self.client.timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
 
     @property
     def dialect(self) -> str:
@@ -429,12 +438,27 @@ class HttpUpstream:
         finally:
             context.record_upstream_time(time.perf_counter() - started)
 
+    def _url(self, path: str, query: str) -> httpx.URL:
+        """The absolute URL of ``path?query``; parsed once per distinct target (a list or a
+        ping hits the same few URLs over and over), at most ``_URL_CACHE_SIZE`` kept."""
+        target = path + (f"?{query}" if query else "")
+        url = self._urls.get(target)
+        if url is None:
+            url = self.client.base_url.join(target.lstrip("/")) if target else self.client.base_url
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                self._urls.clear()
+            self._urls[target] = url
+        return url
+
     async def _exchange(self, request: HttpRequest) -> HttpResponse:
-        url = request.path + (f"?{request.query_string}" if request.query_string else "")
-        outgoing = self.client.build_request(
-            request.method, url, headers=request.headers, content=request.body
+        outgoing = httpx.Request(
+            request.method,
+            self._url(request.path, request.query_string),
+            headers={**self._default_headers, **request.headers},
+            content=request.body,
+            extensions=self._extensions,
         )
-        reply = await self.client.send(outgoing, stream=True)
+        reply = await self.transport.handle_async_request(outgoing)
         try:
             chunks: list[bytes] = []
             size = 0

@@ -39,6 +39,7 @@ DEFAULTS: Mapping[str, int] = {"fd": -1, "sub": 0, "psub": 0, "multi": -1}
 _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)$")
 _SAFE_INTEGER = 2**53  # larger ids of foreign records stay strings (JavaScript-safe)
 _KNOWN = frozenset(FIELDS)
+_MISSING = object()
 
 
 def _is_int(value: Any) -> bool:
@@ -80,34 +81,56 @@ def _text(value: Any, field: str) -> str:
 
 
 def session_from_wire(data: Any, node_id: str, now: datetime) -> SessionRecord:
-    """A GeminiDB session object (from an upstream) as a canonical record."""
-    if not isinstance(data, dict):
+    """A GeminiDB session object (from an upstream) as a canonical record.
+
+    This runs once per session of every upstream reply, so each field takes its common type
+    (integers, strings) by an exact type test before the general conversions."""
+    if type(data) is not dict and not isinstance(data, dict):
         raise RosettaError(ErrorKind.UPSTREAM_ERROR, "a GeminiDB session must be an object")
-    session_id = _text(data.get("id"), "id")
+    get = data.get
+    int_fields: list[str] = []
+    raw_id = get("id")
+    if type(raw_id) is int:
+        int_fields.append("id")
+        session_id = str(raw_id)
+    else:
+        session_id = _text(raw_id, "id")
     if not session_id:
         raise RosettaError(ErrorKind.UPSTREAM_ERROR, "a GeminiDB session has no id")
-    extras: dict[str, Any] = {
-        "int_fields": [f for f in TYPED_FIELDS if _is_int(data.get(f))],
-    }
+    raw_idle = get("idle")
+    if type(raw_idle) is int:
+        int_fields.append("idle")
+        idle: int | float = raw_idle
+    else:
+        idle = 0 if raw_idle is None else _number(raw_idle, "idle")
+    raw_db = get("db")
+    if type(raw_db) is int:
+        int_fields.append("db")
+        database = str(raw_db)
+    else:
+        database = _text(raw_db, "db")
+    extras: dict[str, Any] = {"int_fields": int_fields}
     for field in RAW_FIELDS:
-        if field in data:
-            extras[field] = data[field]
+        value = get(field, _MISSING)
+        if value is not _MISSING:
+            extras[field] = value
     if not data.keys() <= _KNOWN:
         extras["more"] = {k: v for k, v in data.items() if k not in _KNOWN}
+    age = get("age")
     connected_at = None
-    if data.get("age") is not None:
-        age = _number(data["age"], "age")
-        connected_at = now - timedelta(seconds=float(age))
-    idle = _number(data["idle"], "idle") if data.get("idle") is not None else 0
+    if age is not None:
+        seconds = age if type(age) is int else float(_number(age, "age"))
+        connected_at = now - timedelta(seconds=seconds)
+    addr, cmd, name = get("addr"), get("cmd"), get("name")
     return SessionRecord(
         id=session_id,
-        client_address=_text(data.get("addr"), "addr"),
-        database=_text(data.get("db"), "db"),
+        client_address=addr if type(addr) is str else _text(addr, "addr"),
+        database=database,
         connected_at=connected_at,
         idle_seconds=idle,
-        last_command=_text(data.get("cmd"), "cmd"),
+        last_command=cmd if type(cmd) is str else _text(cmd, "cmd"),
         node_id=node_id,
-        description=_text(data.get("name"), "name"),
+        description=name if type(name) is str else _text(name, "name"),
         extras={NAME: extras},
     )
 
