@@ -154,10 +154,10 @@ class Gateway:
         if self.metrics is not None:
             m = self.metrics
             route = f"{dialect}:{route_name}" if inbound else "unmatched"
-            m.requests.labels(route, dialect, upstream_dialect, operation, outcome).inc()
-            m.own_time.labels(dialect, upstream_dialect).observe(max(0.0, total - upstream))
+            m.count_request(route, dialect, upstream_dialect, operation, outcome)
+            m.observe_own_time(dialect, upstream_dialect, max(0.0, total - upstream))
             if upstream_spent:
-                m.upstream_time.labels(inbound.backend if inbound else "").observe(upstream)
+                m.observe_upstream_time(inbound.backend if inbound else "", upstream)
             if error is not None and error.kind.value.startswith("upstream_") and inbound:
                 m.upstream_errors.labels(inbound.backend, error.kind.value).inc()
         if not self.access_log:

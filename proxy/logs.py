@@ -5,6 +5,7 @@ a log line even if a caller of the logger passes them by mistake."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import MutableMapping
@@ -17,7 +18,9 @@ MASK = "***"
 _SECRET_MARKERS = ("password", "token", "secret", "authorization", "cookie", "signature")
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_secret_key(key: str) -> bool:
+    """Keys repeat on every log line, so the answer is remembered per key."""
     lowered = key.lower()
     return any(marker in lowered for marker in _SECRET_MARKERS)
 

@@ -18,6 +18,7 @@ in paths cannot explode the label space.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -79,6 +80,27 @@ class Metrics:
             registry=registry,
             multiprocess_mode="mostrecent",
         )
+
+        # labelled children, looked up once per label combination rather than per request
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        key = (metric._name, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def count_request(
+        self, route: str, inbound: str, upstream: str, operation: str, outcome: str
+    ) -> None:
+        self._child(self.requests, (route, inbound, upstream, operation, outcome)).inc()
+
+    def observe_own_time(self, inbound: str, upstream: str, seconds: float) -> None:
+        self._child(self.own_time, (inbound, upstream)).observe(seconds)
+
+    def observe_upstream_time(self, backend: str, seconds: float) -> None:
+        self._child(self.upstream_time, (backend,)).observe(seconds)
 
     def render(self) -> bytes:
         if self._registry is not None:
