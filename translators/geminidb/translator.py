@@ -335,7 +335,7 @@ class GeminiDbTranslator(Translator):
             raise _bad('the request body must be {"is_all": ..., "session_ids": [...]}')
         try:
             body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise _bad("the request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise _bad("the request body must be a JSON object")
@@ -614,7 +614,7 @@ class GeminiDbTranslator(Translator):
         if response.body.strip():
             try:
                 data = json.loads(response.body)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 data = None
         if response.status >= 400:
             raise _upstream_failure(response.status, data)
