@@ -173,7 +173,7 @@ def _predicate(text: str) -> Predicate:
         return predicate
     try:
         expected = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise bad(f"filter: {text!r} is not a JSON value") from None
     return lambda value: _equal(value, expected)
 
