@@ -167,7 +167,10 @@ def _pointer(text: str) -> str:
 
 def _predicate(text: str) -> Predicate:
     if _EXPRESSION.match(text):
-        predicate, end = _expression(text, 0)
+        try:
+            predicate, end = _expression(text, 0)
+        except RecursionError:
+            raise bad("filter: the expression is nested too deeply") from None
         if text[end:].strip():
             raise bad(f"filter: unexpected {text[end:]!r} after the expression")
         return predicate
