@@ -160,6 +160,13 @@ class RosettaTranslator(Translator):
         if not isinstance(data, dict) or ("error" not in data and response.status >= 400):
             kind = _KIND_BY_STATUS.get(response.status, ErrorKind.UPSTREAM_ERROR)
             raise RosettaError(kind, f"upstream answered HTTP {response.status}")
+        if "error" not in data and data.get("operation") != request.operation.value:
+            # every rosetta reply names its operation: anything else is some other envelope
+            raise RosettaError(
+                ErrorKind.UPSTREAM_ERROR,
+                f"upstream answered HTTP {response.status} with a body that is not a rosetta "
+                f"{request.operation.value} reply",
+            )
         decoded = response_from_json(data, request.operation)
         decoded.request_id = request.request_id
         return decoded
