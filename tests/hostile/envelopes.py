@@ -242,10 +242,13 @@ def read_geminidb(reply: httpx.Response) -> Reading:
         if status not in (404, 405):
             raise _fail(reply, "APIGW.0101 with a status other than 404/405")
         return Reading(METHOD if status == 405 else "not_found", status, code)
+    if code == "DBS.200000" and status in (500, 502):
+        return Reading("internal" if status == 500 else "upstream_error", status, code)
     if code not in _GEMINIDB:
         raise _fail(reply, f"undocumented error_code {code}")
-    if not 400 <= status < 500:
-        raise _fail(reply, "a client error with a non-4xx status")
+    expected = {"upstream_unavailable": 502, "upstream_timeout": 504}.get(_GEMINIDB[code])
+    if (expected is None and not 400 <= status < 500) or (expected and status != expected):
+        raise _fail(reply, f"{code} with status {status}")
     return Reading(_GEMINIDB[code], status, code)
 
 
