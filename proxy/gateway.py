@@ -128,7 +128,15 @@ class Gateway:
             _log.exception("encode_failure", dialect=translator.name, path=http.path)
             if self.metrics:
                 self.metrics.translator_failures.labels(translator.name, "encode").inc()
-            error = RosettaError(ErrorKind.INTERNAL, "internal error; see the server log")
+        # the answer could not be rendered: say so in the caller's own envelope, without the
+        # data that failed; only if even that fails, in the canonical one
+        error = RosettaError(ErrorKind.INTERNAL, "internal error; see the server log")
+        try:
+            return translator.encode_response(
+                CanonicalResponse(response.operation, error=error), None, http
+            )
+        except Exception:
+            _log.exception("encode_failure", dialect=translator.name, path=http.path)
             return json_response(500, {"error": error_to_json(error)})
 
     def _finish(

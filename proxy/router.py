@@ -37,7 +37,7 @@ def compile_template(template: str) -> re.Pattern[str] | None:
         regex += f"(?P<{found.group(1)}>.*)" if found.group(2) else f"(?P<{found.group(1)}>[^/]+)"
         last = found.end()
     regex += re.escape(template[last:])
-    return re.compile(f"^{regex}$")
+    return re.compile(f"^{regex}\\Z", re.S)
 
 
 class Router(Generic[T]):

@@ -74,6 +74,21 @@ _STATUS: dict[ErrorKind, int] = {
     ErrorKind.INTERNAL: 500,
     ErrorKind.UPSTREAM_TIMEOUT: 504,
 }
+_REPLY_KEYS = frozenset(
+    {
+        "operation",
+        "request_id",
+        "sessions",
+        "session",
+        "connections",
+        "token",
+        "total",
+        "affected",
+        "elapsed_ms",
+        "caller",
+        "extras",
+    }
+)
 _KIND_BY_STATUS = {
     400: ErrorKind.BAD_REQUEST,
     401: ErrorKind.UNAUTHENTICATED,
@@ -160,6 +175,17 @@ class RosettaTranslator(Translator):
         if not isinstance(data, dict) or ("error" not in data and response.status >= 400):
             kind = _KIND_BY_STATUS.get(response.status, ErrorKind.UPSTREAM_ERROR)
             raise RosettaError(kind, f"upstream answered HTTP {response.status}")
+        operation = request.operation.value
+        if "error" not in data and (
+            not data.keys() & _REPLY_KEYS or data.get("operation", operation) != operation
+        ):
+            # a reply with none of the canonical keys, or naming another operation, is some
+            # other envelope (a reply file without "operation" is still read offline)
+            raise RosettaError(
+                ErrorKind.UPSTREAM_ERROR,
+                f"upstream answered HTTP {response.status} with a body that is not a rosetta "
+                f"{request.operation.value} reply",
+            )
         decoded = response_from_json(data, request.operation)
         decoded.request_id = request.request_id
         return decoded

@@ -14,6 +14,9 @@ import orjson
 from translators.contract import ErrorKind, HttpRequest, HttpResponse, RosettaError
 
 JSON_CONTENT_TYPE = ("content-type", "application/json")
+MAX_JSON_DEPTH = 128
+"""Deepest nesting accepted: orjson reads up to 1024 levels but writes only 254, and a value a
+dialect echoes (a request id, ``debugInfo``) must still fit inside its reply envelope."""
 
 
 # orjson reads integers beyond 64 bits as floats; a run of 19+ digits sends the document to
@@ -39,18 +42,49 @@ def _exact_loads(data: bytes) -> Any:
 
 
 def parse_json(data: bytes | str, *, what: str = "request body") -> Any:
-    """Parse JSON strictly (UTF-8, no NaN, bounded nesting) without losing integer precision;
-    failures are bad_request."""
+    """Parse JSON strictly (UTF-8, no NaN, at most ``MAX_JSON_DEPTH`` levels of nesting)
+    without losing integer precision; failures are bad_request."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     try:
-        if not _has_long_number(raw):
-            return orjson.loads(raw)
-        orjson.loads(raw)  # the same strictness (UTF-8, nesting) before the exact parse
-        return _exact_loads(raw)
+        value = orjson.loads(raw)
+        if _has_long_number(raw):
+            value = _exact_loads(raw)  # orjson has vouched for the syntax; now exact integers
     except orjson.JSONDecodeError as exc:
         raise RosettaError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {exc.msg}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise RosettaError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {exc}") from exc
+    if _brackets(raw) > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
+        raise RosettaError(
+            ErrorKind.BAD_REQUEST, f"{what} is nested deeper than {MAX_JSON_DEPTH} levels"
+        )
+    return value
+
+
+def _brackets(data: bytes | str) -> int:
+    """An upper bound of the nesting depth, cheap enough for every request."""
+    if isinstance(data, str):
+        return data.count("[") + data.count("{")
+    return data.count(b"[") + data.count(b"{")
+
+
+def json_depth(value: Any) -> int:
+    """Levels of arrays and objects in a parsed JSON value (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth) for child in children)
+    return deepest
 
 
 def json_body(request: HttpRequest) -> Any:

@@ -167,13 +167,16 @@ def _pointer(text: str) -> str:
 
 def _predicate(text: str) -> Predicate:
     if _EXPRESSION.match(text):
-        predicate, end = _expression(text, 0)
+        try:
+            predicate, end = _expression(text, 0)
+        except RecursionError:
+            raise bad("filter: the expression is nested too deeply") from None
         if text[end:].strip():
             raise bad(f"filter: unexpected {text[end:]!r} after the expression")
         return predicate
     try:
         expected = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise bad(f"filter: {text!r} is not a JSON value") from None
     return lambda value: _equal(value, expected)
 

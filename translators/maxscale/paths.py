@@ -51,24 +51,24 @@ class Endpoint:
         return str(int(raw))
 
 
-_UNSIGNED = re.compile(r"^[0-9]{1,19}$")
-_V1 = re.compile(r"^(?P<prefix>.*?)/v1(?P<rest>/.*)?$")
-_DRAFT = re.compile(r"^(?P<prefix>.*?)/sessions(?P<rest>/.*)?$")
+_UNSIGNED = re.compile(r"^[0-9]{1,19}\Z")
+_V1 = re.compile(r"^(?P<prefix>.*?)/v1(?P<rest>/.*)?\Z", re.S)
+_DRAFT = re.compile(r"^(?P<prefix>.*?)/sessions(?P<rest>/.*)?\Z", re.S)
 _GET = ("GET",)
 _ONE = ("GET", "DELETE", "PATCH")
 _V1_TABLE: tuple[tuple[re.Pattern[str], Resource, tuple[str, ...]], ...] = (
-    (re.compile(r"^/?$"), Resource.ROOT, _GET),
-    (re.compile(r"^/maxscale/?$"), Resource.MAXSCALE, _GET),
-    (re.compile(r"^/auth/?$"), Resource.AUTH, _GET),
-    (re.compile(r"^/sessions/?$"), Resource.SESSIONS, _GET),
-    (re.compile(r"^/sessions/restart/?$"), Resource.RESTART_ALL, ("POST",)),
-    (re.compile(r"^/sessions/(?P<id>[^/]+)/?$"), Resource.SESSION, _ONE),
-    (re.compile(r"^/sessions/(?P<id>[^/]+)/restart/?$"), Resource.RESTART, ("POST",)),
+    (re.compile(r"^/?\Z"), Resource.ROOT, _GET),
+    (re.compile(r"^/maxscale/?\Z"), Resource.MAXSCALE, _GET),
+    (re.compile(r"^/auth/?\Z"), Resource.AUTH, _GET),
+    (re.compile(r"^/sessions/?\Z"), Resource.SESSIONS, _GET),
+    (re.compile(r"^/sessions/restart/?\Z"), Resource.RESTART_ALL, ("POST",)),
+    (re.compile(r"^/sessions/(?P<id>[^/]+)/?\Z"), Resource.SESSION, _ONE),
+    (re.compile(r"^/sessions/(?P<id>[^/]+)/restart/?\Z"), Resource.RESTART, ("POST",)),
 )
 _DRAFT_TABLE: tuple[tuple[re.Pattern[str], Resource, tuple[str, ...]], ...] = (
-    (re.compile(r"^/?$"), Resource.SESSIONS, _GET),
-    (re.compile(r"^/(?P<id>[^/]+)/?$"), Resource.SESSION, _ONE),
-    (re.compile(r"^/(?P<id>[^/]+)/connections/?$"), Resource.CONNECTIONS, _GET),
+    (re.compile(r"^/?\Z"), Resource.SESSIONS, _GET),
+    (re.compile(r"^/(?P<id>[^/]+)/?\Z"), Resource.SESSION, _ONE),
+    (re.compile(r"^/(?P<id>[^/]+)/connections/?\Z"), Resource.CONNECTIONS, _GET),
 )
 
 

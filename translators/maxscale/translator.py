@@ -77,6 +77,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jsonpatch
+import jsonpointer
 import orjson
 
 from translators.contract import (
@@ -645,7 +646,7 @@ def _draft_patch(http: HttpRequest) -> dict[str, Any]:
         raise params.bad("a JSON Patch document is an array of operations")
     try:
         jsonpatch.JsonPatch(ops)
-    except jsonpatch.JsonPatchException as exc:
+    except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as exc:
         raise params.bad(f"not a JSON Patch: {exc}") from None
     for op in ops:
         for member in ("path", "from"):
