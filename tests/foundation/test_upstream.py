@@ -134,3 +134,37 @@ def test_refused_upstream_is_unavailable_and_recovers(tmp_path: Path) -> None:
             backend.stop()
     finally:
         proxy.stop()
+
+
+def test_circuit_breaker_opens_fails_fast_and_closes_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    config = upstream_config(f"http://127.0.0.1:{port}", connect=1)
+    config["backends"]["up"]["protection"] = {
+        "breaker_threshold": 2,
+        "breaker_cool_down_seconds": 1.5,
+        "retry_attempts": 1,
+    }
+    proxy = serve(tmp_path, config)
+    try:
+        for _ in range(2):
+            refused = call(proxy.url, "session.list", CREDS)
+            assert refused.json()["error"]["kind"] == "upstream_unavailable"
+            assert "circuit open" not in refused.json()["error"]["message"]
+        fast = call(proxy.url, "session.list", CREDS)
+        assert fast.status_code == 502 and "circuit open" in fast.json()["error"]["message"]
+        backend = emulate(
+            tmp_path,
+            "rosetta",
+            sessions=sample_sessions(),
+            users=[f"admin:{ADMIN_PASSWORD}"],
+            port=port,
+        )
+        try:
+            time.sleep(1.6)  # the cool-down has passed (whatever the emulator's start took)
+            probe = call(proxy.url, "session.list", CREDS)  # the half-open probe succeeds
+            assert probe.status_code == 200 and probe.json()["total"] == len(sample_sessions())
+            assert call(proxy.url, "session.list", CREDS).status_code == 200  # closed again
+        finally:
+            backend.stop()
+    finally:
+        proxy.stop()
