@@ -31,7 +31,6 @@ from proxy.gateway import Gateway, Inbound
 from proxy.metrics import Metrics
 from proxy.protection import BreakerState, protect
 from proxy.router import Router
-from proxy.sessions.crypto import SecretBox
 from proxy.sessions.memory import MemorySessionStore
 from proxy.sessions.store import SessionStore
 from proxy.sessions.tokens import TokenHasher
@@ -94,7 +93,8 @@ def build_store(settings: Settings, secret: bytes) -> SessionStore:
     sessions = settings.sessions
     if sessions.store == "memory":
         return MemorySessionStore()
-    try:
+    try:  # imported here: redis and cryptography cost ~15 MB per worker that may never use them
+        from proxy.sessions.crypto import SecretBox
         from proxy.sessions.redis_store import RedisSessionStore
     except ImportError:  # pragma: no cover - redis is a declared dependency
         raise ConfigError(

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -165,11 +164,15 @@ class Authenticator:
         raise denied("unknown or expired token")
 
     def issue_jwt(self, session: StoredSession, max_age: int) -> str:
+        import jwt  # PyJWT loads cryptography's bindings (~8 MB): only once JWTs are in use
+
         now = int(time.time())
         claims = {"sub": session.record.user, "sid": session.id, "iat": now, "exp": now + max_age}
         return jwt.encode(claims, self._jwt_secret, algorithm=JWT_ALGORITHM)
 
     async def _session_from_jwt(self, token: str, now: float) -> StoredSession | None:
+        import jwt
+
         try:
             claims = jwt.decode(
                 token, self._jwt_secret, algorithms=[JWT_ALGORITHM], options={"require": ["exp"]}
