@@ -220,6 +220,7 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
     import uvicorn
 
     from proxy import logs
+    from proxy.allocator import release_large_buffers
     from proxy.app import build_runtime, create_app
 
     if settings.server.workers > 1 and settings.sessions.store == "memory":
@@ -229,6 +230,7 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
             "Use --session-store redis://host:port/0, or --workers 1"
         )
     check_policy(settings, "<serve>")
+    release_large_buffers()
     logs.configure(settings.logging.format, settings.logging.level)
     common: dict[str, Any] = {
         "host": settings.server.host,

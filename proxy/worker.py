@@ -9,6 +9,7 @@ import os
 from starlette.applications import Starlette
 
 from proxy import logs
+from proxy.allocator import release_large_buffers
 from proxy.app import create_app
 from proxy.settings import Settings
 
@@ -16,6 +17,7 @@ RESOLVED_SETTINGS_ENV = "ROSETTA_RESOLVED_SETTINGS"
 
 
 def app_from_environment() -> Starlette:
+    release_large_buffers()
     settings = Settings.model_validate_json(os.environ[RESOLVED_SETTINGS_ENV])
     logs.configure(settings.logging.format, settings.logging.level)
     return create_app(settings)
