@@ -30,6 +30,7 @@ from proxy.backends.upstream import HttpUpstream
 from proxy.gateway import Gateway, Inbound
 from proxy.metrics import Metrics
 from proxy.protection import BreakerState, protect
+from proxy.ratelimit import RateLimit, build_rate_limit
 from proxy.router import Router
 from proxy.sessions.crypto import SecretBox
 from proxy.sessions.memory import MemorySessionStore
@@ -63,6 +64,7 @@ class Runtime:
     preloads: dict[str, list[SessionRecord]] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     breakers: dict[str, BreakerState] = field(default_factory=dict)
+    rate_limit: RateLimit | None = None
 
     async def start(self) -> None:
         for name, records in self.preloads.items():
@@ -73,6 +75,8 @@ class Runtime:
             await upstream.close()
         if close_store:
             await self.store.close()
+        if self.rate_limit is not None:
+            await self.rate_limit.close()
 
 
 def make_translator(dialect: str, options: dict[str, Any], where: str) -> Translator:
@@ -170,6 +174,8 @@ def build_runtime(
     runtime = Runtime(settings, store, auth, Gateway(Router(), max_body=1), runtime_backends)
     if metrics is not None:
         runtime.metrics = metrics
+    if settings.rate_limit.enabled:
+        runtime.rate_limit = build_rate_limit(settings.rate_limit, settings.sessions)
     for name, backend in settings.backends.items():
         where = f"backends.{name}"
         if isinstance(backend, LocalBackendSettings):
@@ -228,12 +234,10 @@ def build_runtime(
         backend_name = inbound.backend or settings.default_backend
         if backend_name not in runtime_backends:
             raise ConfigError(f"{where}.backend: no backend named {backend_name!r}")
-        target = Inbound(
-            translator,
-            runtime_backends[backend_name],
-            backend_name,
-            upstream_dialects[backend_name],
-        )
+        handler = runtime_backends[backend_name]
+        if runtime.rate_limit is not None:
+            handler = runtime.rate_limit.stage(handler)
+        target = Inbound(translator, handler, backend_name, upstream_dialects[backend_name])
         for route in translator.routes:
             router.add(inbound.prefix + route.path, route.methods, target, route.name)
     runtime.gateway = Gateway(

@@ -165,6 +165,17 @@ class LoggingSettings(_Strict):
     access_log: bool = True
 
 
+class RateLimitSettings(_Strict):
+    """Per-caller rate limiting (see ``proxy.ratelimit``); off unless ``enabled``."""
+
+    enabled: bool = False
+    requests_per_second: Annotated[float, Field(gt=0)] = 10.0
+    burst: Annotated[int, Field(ge=1)] | None = None  # None: requests_per_second, at least 1
+    store: Literal["memory", "sessions"] = "memory"  # sessions: the Redis of sessions.store
+    key: Literal["caller", "ip"] = "caller"  # caller: identity when given, else client IP
+    timeout_seconds: Annotated[float, Field(gt=0)] = 0.25  # Redis time-out; then fail open
+
+
 def _default_backends() -> dict[str, BackendSettings]:
     return {"local": LocalBackendSettings()}
 
@@ -180,6 +191,7 @@ class Settings(_Strict):
     access_keys: list[AccessKeySettings] = Field(default_factory=list)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
 
 def interpolate(value: Any, path: str = "", source: str = "<config>") -> Any:
