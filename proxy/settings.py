@@ -176,6 +176,19 @@ class RateLimitSettings(_Strict):
     timeout_seconds: Annotated[float, Field(gt=0)] = 0.25  # Redis time-out; then fail open
 
 
+class TracingSettings(_Strict):
+    """OpenTelemetry tracing (see ``proxy.tracing``); off unless ``enabled``."""
+
+    enabled: bool = False
+    service_name: Annotated[str, Field(min_length=1)] = "rosetta"
+    exporter: Literal["otlp", "console"] = "otlp"
+    # OTLP over HTTP, the traces URL (http://collector:4318/v1/traces); None: the
+    # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT environment variables
+    endpoint: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)  # e.g. collector auth
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0  # of traces Rosetta starts
+
+
 def _default_backends() -> dict[str, BackendSettings]:
     return {"local": LocalBackendSettings()}
 
@@ -192,6 +205,7 @@ class Settings(_Strict):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
 
 def interpolate(value: Any, path: str = "", source: str = "<config>") -> Any:
