@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx
@@ -26,10 +26,11 @@ from starlette.routing import Route
 from proxy import pipeline
 from proxy.auth import AccessKey, Authenticator, User, hash_password
 from proxy.backends.local import LocalBackend
-from proxy.backends.upstream import HttpUpstream
+from proxy.backends.upstream import HttpUpstream, _default_transport
 from proxy.gateway import Gateway, Inbound
 from proxy.metrics import Metrics
 from proxy.protection import BreakerState, protect
+from proxy.ratelimit import RateLimit, build_rate_limit
 from proxy.router import Router
 from proxy.sessions.memory import MemorySessionStore
 from proxy.sessions.store import SessionStore
@@ -43,6 +44,9 @@ from proxy.settings import (
 from translators.codec import session_from_json
 from translators.contract import Handler, RosettaError, SessionRecord, Translator
 from translators.registry import UnknownDialectError, translator_class
+
+if TYPE_CHECKING:  # proxy.tracing imports OpenTelemetry: only loaded when tracing is on
+    from proxy.tracing import Tracing
 
 _log = structlog.get_logger("rosetta")
 StoreFactory = Callable[[Settings, bytes], SessionStore]
@@ -62,16 +66,24 @@ class Runtime:
     preloads: dict[str, list[SessionRecord]] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     breakers: dict[str, BreakerState] = field(default_factory=dict)
+    rate_limit: RateLimit | None = None
+    tracing: Tracing | None = None
 
     async def start(self) -> None:
         for name, records in self.preloads.items():
             await self.locals[name].preload(records)
+        if self.tracing is not None:
+            self.tracing.start()
 
     async def close(self, *, close_store: bool = True) -> None:
         for upstream in self.upstreams:
             await upstream.close()
         if close_store:
             await self.store.close()
+        if self.rate_limit is not None:
+            await self.rate_limit.close()
+        if self.tracing is not None:
+            await self.tracing.shutdown()
 
 
 def make_translator(dialect: str, options: dict[str, Any], where: str) -> Translator:
@@ -170,6 +182,9 @@ def build_runtime(
     runtime = Runtime(settings, store, auth, Gateway(Router(), max_body=1), runtime_backends)
     if metrics is not None:
         runtime.metrics = metrics
+    if settings.rate_limit.enabled:
+        runtime.rate_limit = build_rate_limit(settings.rate_limit, settings.sessions)
+    tracing = runtime.tracing = build_tracing(settings) if settings.tracing.enabled else None
     for name, backend in settings.backends.items():
         where = f"backends.{name}"
         if isinstance(backend, LocalBackendSettings):
@@ -200,7 +215,12 @@ def build_runtime(
                 absolute_lifetime=settings.sessions.absolute_lifetime_seconds,
                 jwt_max_age=settings.sessions.jwt_max_age_seconds,
             )
-            upstream = HttpUpstream(name, backend, translator, auth, transport, sessions=sessions)
+            wire = transport
+            if tracing is not None:
+                wire = tracing.transport(
+                    transport or _default_transport(backend), name, translator.name
+                )
+            upstream = HttpUpstream(name, backend, translator, auth, wire, sessions=sessions)
             runtime.upstreams.append(upstream)
             guard = backend.protection
             runtime_backends[name] = pipeline.build(
@@ -228,21 +248,34 @@ def build_runtime(
         backend_name = inbound.backend or settings.default_backend
         if backend_name not in runtime_backends:
             raise ConfigError(f"{where}.backend: no backend named {backend_name!r}")
-        target = Inbound(
-            translator,
-            runtime_backends[backend_name],
-            backend_name,
-            upstream_dialects[backend_name],
-        )
+        handler = runtime_backends[backend_name]
+        if runtime.rate_limit is not None:
+            handler = runtime.rate_limit.stage(handler)
+        if tracing is not None:
+            translator = tracing.translator(translator)
+            handler = tracing.handler(handler, backend_name, upstream_dialects[backend_name])
+        target = Inbound(translator, handler, backend_name, upstream_dialects[backend_name])
         for route in translator.routes:
             router.add(inbound.prefix + route.path, route.methods, target, route.name)
-    runtime.gateway = Gateway(
+    runtime.gateway = (tracing.gateway if tracing is not None else Gateway)(
         router,
         max_body=settings.server.max_body_bytes,
         access_log=settings.logging.access_log,
         metrics=runtime.metrics,
     )
     return runtime
+
+
+def build_tracing(settings: Settings) -> Tracing:
+    """The tracing of an enabled ``tracing:`` section; OpenTelemetry is imported here."""
+    try:
+        from proxy.tracing import Tracing
+    except ImportError as exc:
+        raise ConfigError(
+            f"tracing.enabled: tracing needs the OpenTelemetry packages ({exc.name} is "
+            "missing): pip install 'rosetta-proxy[otel]'"
+        ) from None
+    return Tracing(settings.tracing)
 
 
 def create_app(

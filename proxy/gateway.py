@@ -123,7 +123,7 @@ class Gateway:
         http: HttpRequest,
     ) -> HttpResponse:
         try:
-            return translator.encode_response(response, request, http)
+            rendered = translator.encode_response(response, request, http)
         except Exception:
             _log.exception("encode_failure", dialect=translator.name, path=http.path)
             if self.metrics:
@@ -138,6 +138,12 @@ class Gateway:
         except Exception:
             _log.exception("encode_failure", dialect=translator.name, path=http.path)
             return json_response(500, {"error": error_to_json(error)})
+        if response.error is not None and rendered.status == 429:
+            retry_after = response.error.context.get("retry_after")
+            if isinstance(retry_after, int):  # set by the rate limit (proxy.ratelimit)
+                # a new list: a translator may render from a shared header list
+                rendered.headers = [*rendered.headers, ("retry-after", str(retry_after))]
+        return rendered
 
     def _finish(
         self,

@@ -165,6 +165,30 @@ class LoggingSettings(_Strict):
     access_log: bool = True
 
 
+class RateLimitSettings(_Strict):
+    """Per-caller rate limiting (see ``proxy.ratelimit``); off unless ``enabled``."""
+
+    enabled: bool = False
+    requests_per_second: Annotated[float, Field(gt=0)] = 10.0
+    burst: Annotated[int, Field(ge=1)] | None = None  # None: requests_per_second, at least 1
+    store: Literal["memory", "sessions"] = "memory"  # sessions: the Redis of sessions.store
+    key: Literal["caller", "ip"] = "caller"  # caller: identity when given, else client IP
+    timeout_seconds: Annotated[float, Field(gt=0)] = 0.25  # Redis time-out; then fail open
+
+
+class TracingSettings(_Strict):
+    """OpenTelemetry tracing (see ``proxy.tracing``); off unless ``enabled``."""
+
+    enabled: bool = False
+    service_name: Annotated[str, Field(min_length=1)] = "rosetta"
+    exporter: Literal["otlp", "console"] = "otlp"
+    # OTLP over HTTP, the traces URL (http://collector:4318/v1/traces); None: the
+    # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT environment variables
+    endpoint: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)  # e.g. collector auth
+    sample_ratio: Annotated[float, Field(ge=0, le=1)] = 1.0  # of traces Rosetta starts
+
+
 def _default_backends() -> dict[str, BackendSettings]:
     return {"local": LocalBackendSettings()}
 
@@ -180,6 +204,8 @@ class Settings(_Strict):
     access_keys: list[AccessKeySettings] = Field(default_factory=list)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
 
 def interpolate(value: Any, path: str = "", source: str = "<config>") -> Any:

@@ -156,6 +156,7 @@ class JumpTranslator(Translator):
         forbidden              200   RSJE0403
         not_found              200   RSJE0404
         payload_too_large      200   RSJE0413
+        overloaded             200   RSJE0429  (rate limit, upstream concurrency cap)
         internal               200   RSJE0500
         unsupported_operation  200   RSJE0501  ("" for an unknown sid, as in the seed)
         upstream_error         200   RSJE0502

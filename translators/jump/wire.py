@@ -24,6 +24,7 @@ ERROR_CODES: dict[ErrorKind, str] = {
     ErrorKind.FORBIDDEN: "RSJE0403",
     ErrorKind.NOT_FOUND: "RSJE0404",
     ErrorKind.PAYLOAD_TOO_LARGE: "RSJE0413",
+    ErrorKind.OVERLOADED: "RSJE0429",
     ErrorKind.INTERNAL: "RSJE0500",
     ErrorKind.UNSUPPORTED_OPERATION: "RSJE0501",
     ErrorKind.UPSTREAM_ERROR: "RSJE0502",
