@@ -197,7 +197,7 @@ def faircom_requests(rng: random.Random, pools: Pools) -> Iterator[Exchange]:
         if kind == "ping":
             yield Exchange("pingSession", call("pingSession", None, token=rng.random() < 0.7))
         elif kind == "list":
-            params = {"usernameFilter": rng.sample(USERS, rng.randint(1, 2))}
+            params: dict[str, Any] = {"usernameFilter": rng.sample(USERS, rng.randint(1, 2))}
             if rng.random() < 0.3:
                 params = {} if rng.random() < 0.6 else {"usernameFilter": "jdoe"}  # 12100
             yield Exchange("listSessions", call("listSessions", params))

@@ -37,6 +37,7 @@ from translators.contract import (
     Translator,
     UpstreamCredentials,
 )
+from translators.faircom import FairComTranslator
 from translators.registry import translator_class
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -270,7 +271,7 @@ async def test_described_faircom_sessions_survive_faircom(
     session carries beyond the canonical ones, with its JSON type."""
     for record, extra in zip(records, settings_list, strict=False):
         record.extras["faircom"] = extra
-    faircom = _TRANSLATORS["faircom"]
+    faircom = FairComTranslator()
     body = b'{"api":"admin","action":"describeSessions","authToken":"t","requestId":3}'
     http = HttpRequest("POST", "/api", headers={"host": "127.0.0.1:9"}, body=body)
     http.path_params = {}
