@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +37,7 @@ from translators.contract import (
     Translator,
     UpstreamCredentials,
 )
+from translators.faircom import FairComTranslator
 from translators.registry import translator_class
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -206,7 +208,9 @@ async def test_a_request_naming_one_session_survives_its_own_dialect(
 
 # response side ----------------------------------------------------------------------------
 @pytest.mark.anyio
-@pytest.mark.parametrize("dialect", ["rosetta", "blobcity", "maxscale", "geminidb", "jump"])
+@pytest.mark.parametrize(
+    "dialect", ["rosetta", "faircom", "blobcity", "maxscale", "geminidb", "jump"]
+)
 @SETTINGS
 @given(records=_records())
 async def test_listed_sessions_survive_their_own_dialect(
@@ -223,3 +227,69 @@ async def test_listed_sessions_survive_their_own_dialect(
     want = sorted((view(r, keep) for r in records), key=lambda v: v["id"])
     got = sorted((view(r, keep) for r in back.sessions or []), key=lambda v: v["id"])
     assert got == want
+
+
+_json_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**63),
+        st.floats(allow_nan=False, allow_infinity=False),
+        _text,
+    ),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_text, inner, max_size=3)),
+    max_leaves=6,
+)
+_FAIRCOM_FIXED = frozenset(
+    {
+        "authToken",
+        "username",
+        "description",
+        "password",
+        "defaultDatabaseName",
+        "idleConnectionTimeoutSeconds",
+        "sessionStartTimestamp",
+        "sessionLastAccessedTimestamp",
+    }
+)
+# FairCom session settings beyond the canonical ones, as a FairCom server would report them
+_faircom_settings = st.dictionaries(
+    _text.filter(lambda k: k not in _FAIRCOM_FIXED),
+    _json_values,
+    max_size=4,
+)
+
+
+@pytest.mark.anyio
+@SETTINGS
+@given(records=_records(), settings_list=st.lists(_faircom_settings, min_size=6, max_size=6))
+async def test_described_faircom_sessions_survive_faircom(
+    records: list[SessionRecord], settings_list: list[dict[str, Any]]
+) -> None:
+    """FairCom's full session objects (``describeSessions``, what its client side reads after
+    ``listSessions``): ids, users, descriptions, start times, databases and every setting the
+    session carries beyond the canonical ones, with its JSON type."""
+    for record, extra in zip(records, settings_list, strict=False):
+        record.extras["faircom"] = extra
+    faircom = FairComTranslator()
+    body = b'{"api":"admin","action":"describeSessions","authToken":"t","requestId":3}'
+    http = HttpRequest("POST", "/api", headers={"host": "127.0.0.1:9"}, body=body)
+    http.path_params = {}
+    asked = faircom.decode_request(http)
+    answer = CanonicalResponse(Operation.LIST, sessions=records, total=len(records))
+    rendered = faircom.encode_response(answer, asked, http)
+    assert rendered.status == 200, rendered.body[:300]
+    reply = orjson.loads(rendered.body)
+    assert reply["errorCode"] == 0 and reply["requestId"] == 3
+    back = [faircom.record_of(obj, None) for obj in faircom.sessions_of(reply["result"])]
+    assert [r.id for r in back] == [r.id for r in records]
+    for got, want in zip(back, records, strict=True):
+        assert (got.user, got.description, got.database) == (
+            want.user,
+            want.description,
+            want.database,
+        )
+        assert got.connected_at == want.connected_at
+        kept = got.extras["faircom"]
+        for key, value in want.extras["faircom"].items():
+            assert key in kept and orjson.dumps(kept[key]) == orjson.dumps(value), key

@@ -513,6 +513,16 @@ class MaxScaleTranslator(Translator):
                 Operation.GET, request.dialect, principal=request.principal, filters=request.filters
             )
             response.session = (await self._exchange(fetch, mode, upstream)).session
+        if op is Operation.GET and mode.format is Format.DRAFT and response.session is not None:
+            # a draft session object has no connections: they are /sessions/:id/connections
+            connections = CanonicalRequest(
+                Operation.CONNECTIONS,
+                request.dialect,
+                principal=request.principal,
+                filters=request.filters,
+            )
+            found = await self._exchange(connections, mode, upstream)
+            response.session.connections = list(found.connections or [])
         return response
 
     async def _kill(
