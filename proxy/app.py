@@ -314,7 +314,7 @@ def create_app(
                 await current().close()
 
     async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "pid": os.getpid()})
 
     async def readyz(_request: Request) -> Response:
         try:

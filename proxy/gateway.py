@@ -128,8 +128,19 @@ class Gateway:
             _log.exception("encode_failure", dialect=translator.name, path=http.path)
             if self.metrics:
                 self.metrics.translator_failures.labels(translator.name, "encode").inc()
-        # the answer could not be rendered: say so in the caller's own envelope, without the
-        # data that failed; only if even that fails, in the canonical one
+            return self._encode_internal_error(translator, response, http)
+        if response.error is not None and rendered.status == 429:
+            retry_after = response.error.context.get("retry_after")
+            if isinstance(retry_after, int):  # set by the rate limit (proxy.ratelimit)
+                # a new list: a translator may render from a shared header list
+                rendered.headers = [*rendered.headers, ("retry-after", str(retry_after))]
+        return rendered
+
+    def _encode_internal_error(
+        self, translator: Translator, response: CanonicalResponse, http: HttpRequest
+    ) -> HttpResponse:
+        """The answer could not be rendered: say so in the caller's own envelope, without the
+        data that failed; only if even that fails, in the canonical one."""
         error = RosettaError(ErrorKind.INTERNAL, "internal error; see the server log")
         try:
             return translator.encode_response(
@@ -138,12 +149,6 @@ class Gateway:
         except Exception:
             _log.exception("encode_failure", dialect=translator.name, path=http.path)
             return json_response(500, {"error": error_to_json(error)})
-        if response.error is not None and rendered.status == 429:
-            retry_after = response.error.context.get("retry_after")
-            if isinstance(retry_after, int):  # set by the rate limit (proxy.ratelimit)
-                # a new list: a translator may render from a shared header list
-                rendered.headers = [*rendered.headers, ("retry-after", str(retry_after))]
-        return rendered
 
     def _finish(
         self,

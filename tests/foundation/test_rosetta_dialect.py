@@ -138,5 +138,6 @@ def test_request_id_header_is_returned_or_generated(local_server: ServerProcess)
 
 
 def test_health_endpoints(local_server: ServerProcess) -> None:
-    assert httpx.get(f"{local_server.url}/healthz").json() == {"status": "ok"}
+    health = httpx.get(f"{local_server.url}/healthz").json()
+    assert health == {"status": "ok", "pid": local_server.process.pid}
     assert httpx.get(f"{local_server.url}/readyz").json() == {"status": "ready"}

@@ -77,13 +77,27 @@ def start_process(
         if process.poll() is not None:
             raise RuntimeError(f"rosetta {' '.join(command)} exited:\n{server.logs()}")
         try:
-            if httpx.get(server.url + ready_path, timeout=0.5).status_code == 200:
+            reply = httpx.get(server.url + ready_path, timeout=0.5)
+            if reply.status_code == 200 and _is_ours(reply, process.pid):
                 return server
-        except httpx.HTTPError:
+        except (httpx.HTTPError, ValueError):
             pass
         time.sleep(0.05)
     server.stop()
     raise RuntimeError(f"rosetta {' '.join(command)} did not start:\n{server.logs()}")
+
+
+def _is_ours(reply: httpx.Response, pid: int) -> bool:
+    """The answer came from ``pid`` or one of its workers, not from another server that took
+    the port between ``free_port`` and our bind (the port is free only when it is picked)."""
+    served_by = reply.json().get("pid")
+    if served_by == pid:
+        return True
+    try:
+        status = Path(f"/proc/{served_by}/status").read_text()
+    except (OSError, TypeError):
+        return False
+    return f"PPid:\t{pid}\n" in status
 
 
 def write_config(directory: Path, config: dict[str, Any], name: str = "rosetta.yaml") -> Path:
