@@ -6,12 +6,14 @@ import argparse
 import os
 import secrets
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from proxy.metrics import MULTIPROC_ENV
 from proxy.policy import check_policy
 from proxy.settings import (
     ConfigError,
@@ -247,6 +249,10 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
         return 0
     build_runtime(settings)  # fail here, once, rather than in every worker
     os.environ[RESOLVED_SETTINGS_ENV] = settings.model_dump_json()
+    # every worker writes its metrics to files here and /metrics merges them, whichever worker
+    # answers the scrape; set before the workers start, so their prometheus_client sees it
+    metrics_dir = tempfile.mkdtemp(prefix="rosetta-metrics-")
+    os.environ.setdefault(MULTIPROC_ENV, metrics_dir)
     uvicorn.run(
         "proxy.worker:app_from_environment", factory=True, workers=settings.server.workers, **common
     )
