@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import secrets
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -251,8 +253,10 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
     os.environ[RESOLVED_SETTINGS_ENV] = settings.model_dump_json()
     # every worker writes its metrics to files here and /metrics merges them, whichever worker
     # answers the scrape; set before the workers start, so their prometheus_client sees it
-    metrics_dir = tempfile.mkdtemp(prefix="rosetta-metrics-")
-    os.environ.setdefault(MULTIPROC_ENV, metrics_dir)
+    if MULTIPROC_ENV not in os.environ:
+        metrics_dir = tempfile.mkdtemp(prefix="rosetta-metrics-")
+        atexit.register(shutil.rmtree, metrics_dir, True)
+        os.environ[MULTIPROC_ENV] = metrics_dir
     uvicorn.run(
         "proxy.worker:app_from_environment", factory=True, workers=settings.server.workers, **common
     )
