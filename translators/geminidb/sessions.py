@@ -83,10 +83,20 @@ def _text(value: Any, field: str) -> str:
 def session_from_wire(data: Any, node_id: str, now: datetime) -> SessionRecord:
     """A GeminiDB session object (from an upstream) as a canonical record.
 
-    This runs once per session of every upstream reply, so each field takes its common type
-    (integers, strings) by an exact type test before the general conversions."""
+    This runs once per session of every upstream reply. Real GeminiDB answers every field, as
+    an integer where it can: that shape takes ``_record_of_full_shape``; anything else (missing
+    fields, strings, unknown keys) ``_record_of_any_shape``. Both give the same record."""
     if type(data) is not dict and not isinstance(data, dict):
         raise RosettaError(ErrorKind.UPSTREAM_ERROR, "a GeminiDB session must be an object")
+    if len(data) == len(FIELDS):
+        record = _record_of_full_shape(data, node_id, now)
+        if record is not None:
+            return record
+    return _record_of_any_shape(data, node_id, now)
+
+
+def _record_of_any_shape(data: dict[str, Any], node_id: str, now: datetime) -> SessionRecord:
+    """The general decoding: any field may be missing, a string or unknown."""
     get = data.get
     int_fields: list[str] = []
     raw_id = get("id")
@@ -120,7 +130,12 @@ def session_from_wire(data: Any, node_id: str, now: datetime) -> SessionRecord:
     connected_at = None
     if age is not None:
         seconds = age if type(age) is int else float(_number(age, "age"))
-        connected_at = now - timedelta(seconds=seconds)
+        try:
+            connected_at = now - timedelta(seconds=seconds)
+        except (OverflowError, ValueError):  # beyond the calendar, or NaN
+            raise RosettaError(
+                ErrorKind.UPSTREAM_ERROR, "session field 'age' is out of range"
+            ) from None
     addr, cmd, name = get("addr"), get("cmd"), get("name")
     return SessionRecord(
         id=session_id,
@@ -133,6 +148,49 @@ def session_from_wire(data: Any, node_id: str, now: datetime) -> SessionRecord:
         description=name if type(name) is str else _text(name, "name"),
         extras={NAME: extras},
     )
+
+
+def _record_of_full_shape(
+    data: dict[str, Any], node_id: str, now: datetime
+) -> SessionRecord | None:
+    """The record for a session object with exactly the eleven GeminiDB fields, ``id``,
+    ``idle``, ``db`` and ``age`` integers and ``addr``, ``cmd``, ``name`` strings; ``None`` for
+    any other shape. Same result as the general path, about three times faster: no per-field
+    type dispatch, and the record built positionally (``SessionRecord`` field order).
+    ``tests/geminidb/test_records.py`` holds the two paths to the same results."""
+    try:
+        raw_id, idle, db, age = data["id"], data["idle"], data["db"], data["age"]
+        addr, cmd, name = data["addr"], data["cmd"], data["name"]
+        extras = {
+            "int_fields": ["id", "idle", "db"],
+            "age": age,
+            "fd": data["fd"],
+            "sub": data["sub"],
+            "psub": data["psub"],
+            "multi": data["multi"],
+        }
+    except KeyError:
+        return None  # eleven keys, but not these eleven
+    if (
+        type(raw_id) is not int
+        or type(idle) is not int
+        or type(db) is not int
+        or type(age) is not int
+        or type(addr) is not str
+        or type(cmd) is not str
+        or type(name) is not str
+    ):
+        return None
+    try:
+        connected_at = now - timedelta(0, age)
+    except OverflowError:
+        return None  # the general path says why
+    # id, user, client_address, service, database, state, connected_at, idle_seconds,
+    # last_command, node_id, description, connections, extras
+    return SessionRecord(
+        str(raw_id), "", addr, "", str(db), "", connected_at, idle, cmd, node_id, name, [],
+        {NAME: extras},
+    )  # fmt: skip
 
 
 class SessionEncoder:

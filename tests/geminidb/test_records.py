@@ -1,0 +1,104 @@
+"""GeminiDB session objects to canonical records: the fast path for the shape real servers
+send and the general path agree on every input, and both keep what the dialect carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from translators.contract import RosettaError
+from translators.geminidb import sessions
+from translators.geminidb.sessions import session_from_wire
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+SEED_SESSION = {
+    "addr": "192.168.0.218:52414",
+    "id": 42,
+    "name": "app-web",
+    "cmd": "info",
+    "age": 8888581,
+    "idle": 8888581,
+    "db": 0,
+    "fd": 1311,
+    "sub": 0,
+    "psub": 0,
+    "multi": -1,
+}
+
+_ints = st.integers(min_value=-(2**70), max_value=2**70)
+_value = st.one_of(
+    _ints,
+    _ints.map(str),
+    st.text(max_size=8),
+    st.none(),
+    st.floats(allow_nan=False, allow_infinity=False, min_value=0, max_value=1e9),
+)
+_server_shaped = st.fixed_dictionaries(  # what real servers send: every field, integers
+    {name: st.text(max_size=12) for name in ("addr", "name", "cmd")}
+    | {name: _ints for name in ("id", "idle", "db", "age", "fd", "sub", "psub", "multi")}
+)
+_wire_sessions = st.one_of(
+    _server_shaped,
+    st.fixed_dictionaries({name: _value for name in sessions.FIELDS}),
+    st.fixed_dictionaries(
+        {},
+        optional={name: _value for name in sessions.FIELDS}
+        | {"extra": _value, "flags": st.text(max_size=4)},
+    ),
+)
+
+
+def _decode(decoder: Any, data: dict[str, Any]) -> Any:
+    try:
+        return decoder(data, "node-1", NOW)
+    except RosettaError as exc:
+        return exc.kind, exc.message
+
+
+@settings(max_examples=400, deadline=None)
+@given(_wire_sessions)
+def test_fast_and_general_paths_agree(data: dict[str, Any]) -> None:
+    assert _decode(session_from_wire, data) == _decode(sessions._record_of_any_shape, data)
+
+
+@pytest.mark.parametrize("swap", [None, "id", "idle", "db", "age"])
+def test_a_full_record_decodes_the_same_whatever_the_field_types(swap: str | None) -> None:
+    """GeminiDB documents strings and answers integers: both give the same record."""
+    data = dict(SEED_SESSION)
+    if swap is not None:
+        data[swap] = str(data[swap])
+    record = session_from_wire(data, "node-1", NOW)
+    assert record == sessions._record_of_any_shape(data, "node-1", NOW)
+    assert (record.id, record.client_address, record.description) == (
+        "42",
+        "192.168.0.218:52414",
+        "app-web",
+    )
+    assert (record.last_command, record.database, record.idle_seconds) == ("info", "0", 8888581)
+    assert record.node_id == "node-1"
+    assert record.connected_at == NOW - timedelta(seconds=8888581)
+    carried = record.extras["geminidb"]
+    assert carried["fd"] == 1311 and carried["multi"] == -1
+    expected_ints = [f for f in ("id", "idle", "db") if f != swap]
+    assert carried["int_fields"] == expected_ints
+
+
+@pytest.mark.parametrize("age", [2**62, 1e300, "inf", "nan"])
+def test_an_age_beyond_the_calendar_is_an_upstream_error(age: object) -> None:
+    with pytest.raises(RosettaError) as caught:
+        session_from_wire(SEED_SESSION | {"age": age}, "", NOW)
+    assert caught.value.kind.value == "upstream_error"
+    assert "'age'" in caught.value.message
+
+
+def test_unknown_keys_are_kept_even_when_eleven_fields_arrive() -> None:
+    data = dict(SEED_SESSION)
+    del data["multi"]
+    data["lib-name"] = "redis-py"
+    record = session_from_wire(data, "", NOW)
+    assert record.extras["geminidb"]["more"] == {"lib-name": "redis-py"}
+    assert "multi" not in record.extras["geminidb"]
