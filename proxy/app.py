@@ -1,6 +1,7 @@
 """Builds the running proxy from validated settings, once, at start-up: translators, session
-store, authenticator, backends, the pipeline and the router; then wraps them in a Starlette
-app whose lifespan opens and closes what needs I/O. ``build_runtime`` does no network I/O,
+store, authenticator, backends, the pipeline and the router; then wraps them in the ASGI app:
+Starlette for the lifespan (which opens and closes what needs I/O) and the operational
+endpoints, the dialect gateway for everything else. ``build_runtime`` does no network I/O,
 so ``rosetta check`` can trial-build a config without serving it."""
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from proxy import pipeline
 from proxy.auth import AccessKey, Authenticator, User, hash_password
@@ -278,13 +280,31 @@ def build_tracing(settings: Settings) -> Tracing:
     return Tracing(settings.tracing)
 
 
+OPERATIONAL_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+class RosettaApp(Starlette):
+    """Starlette serves the lifespan and ``OPERATIONAL_PATHS``; every other HTTP request goes
+    straight to the dialect gateway, without Starlette's middleware stack and route scan (the
+    gateway answers every failure in the caller's envelope itself). A reload swaps
+    ``gateway``."""
+
+    gateway: Callable[[Scope, Receive, Send], Awaitable[None]]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] not in OPERATIONAL_PATHS:
+            await self.gateway(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     runtime: Runtime | None = None,
     load_settings: Callable[[], Settings] | None = None,
-) -> Starlette:
+) -> RosettaApp:
     """The ASGI app: ``/healthz``, ``/readyz``, ``/metrics``, and every dialect route through
     the gateway. With ``load_settings``, SIGHUP reloads the configuration in place."""
     from proxy.reload import Reloader  # reload builds runtimes: imported late, no cycle
@@ -334,7 +354,7 @@ def create_app(
             _log.warning("metrics_store_unavailable")
         return Response(active.metrics.render(), media_type=active.metrics.content_type)
 
-    app = Starlette(
+    app = RosettaApp(
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
@@ -342,7 +362,6 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    fallthrough: Callable[..., Awaitable[None]] = built.gateway
-    app.router.default = fallthrough  # every other path is a dialect route
+    app.gateway = built.gateway
     app.state.runtime = built
     return app

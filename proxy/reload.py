@@ -16,9 +16,8 @@ from typing import Any
 
 import anyio
 import structlog
-from starlette.applications import Starlette
 
-from proxy.app import Runtime, build_runtime, build_store
+from proxy.app import RosettaApp, Runtime, build_runtime, build_store
 from proxy.policy import check_policy
 from proxy.settings import ConfigError, Settings, UpstreamBackendSettings
 
@@ -56,7 +55,7 @@ def _grace(runtime: Runtime) -> float:
 class Reloader:
     """Owns the app's current runtime and replaces it on request."""
 
-    def __init__(self, app: Starlette, runtime: Runtime, load: SettingsLoader) -> None:
+    def __init__(self, app: RosettaApp, runtime: Runtime, load: SettingsLoader) -> None:
         self.app = app
         self.runtime = runtime
         self.load = load
@@ -82,7 +81,7 @@ class Reloader:
                 _log.error("reload_rejected", reason=str(exc))
                 return False
             self.runtime = new
-            self.app.router.default = new.gateway
+            self.app.gateway = new.gateway
             self.app.state.runtime = new
             _log.info("reloaded", dialects=sorted(settings.inbound), backends=sorted(new.backends))
         await anyio.sleep(_grace(old))

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -283,10 +284,19 @@ def test_traceparent_reaches_a_real_upstream_with_the_same_trace_id(
     assert (version, trace_id, flags) == ("00", TRACE_ID, "01")
     assert parent != CALLER_SPAN  # Rosetta's own CLIENT span is the upstream's parent
     assert received["x-request-id"] == reply.headers["x-request-id"]
-    # the console exporter wrote the same trace, one JSON line per span, in the real process
-    spans = [s for s in console_spans(traced_server) if s["context"]["trace_id"] == "0x" + TRACE_ID]
-    names = {s["name"] for s in spans}
-    assert names == {"POST rosetta:operation", "decode", "backend", "upstream POST", "encode"}
+    # the console exporter wrote the same trace, one JSON line per span, in the real process;
+    # the request's own span ends once the reply is sent, so it may be written just after it
+    expected = {"POST rosetta:operation", "decode", "backend", "upstream POST", "encode"}
+    deadline = time.monotonic() + 10
+    while True:
+        spans = [
+            s for s in console_spans(traced_server) if s["context"]["trace_id"] == "0x" + TRACE_ID
+        ]
+        names = {s["name"] for s in spans}
+        if names >= expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert names == expected
     client_span = next(s for s in spans if s["name"] == "upstream POST")
     assert client_span["context"]["span_id"] == "0x" + parent
     root = next(s for s in spans if s["name"] == "POST rosetta:operation")
