@@ -524,7 +524,10 @@ class GeminiDbTranslator(Translator):
             filters=Filters(node_id=request.filters.node_id),
         )
         listed = await self._round_trip(listing, upstream)
-        records = [r for r in listed.sessions or [] if _matches(r, request.filters)]
+        records = listed.sessions or []
+        f = request.filters
+        if f != _NO_FILTERS:
+            records = [r for r in records if _matches(r, f)]
         response = CanonicalResponse(op, request.request_id)
         if op is Operation.PING:
             return response
@@ -557,7 +560,6 @@ class GeminiDbTranslator(Translator):
             response.affected = len(records)
             return response
         # kill_all: the instance-wide close when nothing narrower than a node was asked
-        f = request.filters
         if f.ids is None and f.users is None and f.address_prefix is None:
             closing = CanonicalRequest(
                 Operation.KILL_ALL, request.dialect, filters=Filters(node_id=f.node_id)
@@ -682,6 +684,9 @@ def _upstream_failure(status: int, data: Any) -> RosettaError:
     text = str(message) if message else f"GeminiDB upstream answered HTTP {status}"
     context = {_UPSTREAM_STATUS: status} if native and _NATIVE_CODE.match(native) else {}
     return RosettaError(kind, text, native_code=native, context=context)
+
+
+_NO_FILTERS = Filters()
 
 
 def _matches(record: SessionRecord, f: Filters) -> bool:
