@@ -1,9 +1,9 @@
 """deploy/Dockerfile and .dockerignore, read as a reviewer would (no Docker engine runs here):
-multi-stage on one slim Python base, the wheel built and installed with the redis extra in the
-builder, nothing to build with in the final stage, a numeric non-root USER, a HEALTHCHECK on
-/healthz without curl, the same ``rosetta serve`` the tests run. Then the parts that can run
-without Docker: the builder's wheel from the filtered build context, and the image's command
-and health check against a real server."""
+multi-stage on one slim Python base, the wheel built and installed with the redis and otel
+extras in the builder, nothing to build with in the final stage, a numeric non-root USER, a
+HEALTHCHECK on /healthz without curl, the same ``rosetta serve`` the tests run. Then the parts
+that can run without Docker: the builder's wheel from the filtered build context, and the
+image's command and health check against a real server."""
 
 from __future__ import annotations
 
@@ -84,14 +84,19 @@ def test_two_stages_on_the_same_slim_python_3_11_base(dockerfile: Dockerfile) ->
     assert dockerfile.final.base == builder.base
 
 
-def test_builder_builds_a_wheel_and_installs_it_with_the_redis_extra_into_a_venv(
+def test_builder_builds_a_wheel_and_installs_it_with_redis_and_tracing_into_a_venv(
     dockerfile: Dockerfile,
 ) -> None:
-    script = runs(dockerfile.stage("builder"))
+    builder = dockerfile.stage("builder")
+    script = runs(builder)
     assert pip_commands(script) == ["wheel", "install"]
     assert "pip wheel --no-deps --wheel-dir /wheels ." in script
     assert "python -m venv --without-pip /opt/rosetta" in script
-    assert re.search(r"--python /opt/rosetta/bin/python install \"\$\{wheel\}\[redis\]\"", script)
+    installed = r"--python /opt/rosetta/bin/python install \"\$\{wheel\}\[\$\{ROSETTA_EXTRAS\}\]\""
+    assert re.search(installed, script)
+    # the global default (a stage sees a global ARG only once it declares it again)
+    assert dockerfile.args["ROSETTA_EXTRAS"] == "redis,otel"
+    assert ["ROSETTA_EXTRAS"] in [i.words() for i in builder.all("ARG")]
 
 
 def test_final_stage_copies_only_the_venv_and_the_default_config(dockerfile: Dockerfile) -> None:
@@ -224,6 +229,9 @@ def test_the_builder_wheel_holds_the_whole_project(dockerfile: Dockerfile, tmp_p
     assert "[rosetta.translators]" in entry_points
     assert "Provides-Extra: redis" in metadata
     assert re.search(r"^Requires-Dist: redis.*extra == \"redis\"", metadata, re.MULTILINE)
+    # every extra the image's ROSETTA_EXTRAS names exists in the wheel
+    for extra in dockerfile.args["ROSETTA_EXTRAS"].split(","):
+        assert re.search(rf"^Provides-Extra: {extra}$", metadata, re.MULTILINE), extra
 
 
 # the image's command and health check, run here ------------------------------------------------
