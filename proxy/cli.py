@@ -226,6 +226,7 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
     from proxy import logs
     from proxy.allocator import release_large_buffers
     from proxy.app import build_runtime, create_app
+    from proxy.gctune import tune_for_serving
 
     if settings.server.workers > 1 and settings.sessions.store == "memory":
         raise ConfigError(
@@ -247,6 +248,7 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
     }
     if settings.server.workers == 1:
         app = create_app(settings, runtime=build_runtime(settings), load_settings=reload_settings)
+        tune_for_serving()
         uvicorn.run(app, **common)
         return 0
     build_runtime(settings)  # fail here, once, rather than in every worker

@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from proxy import logs
 from proxy.allocator import release_large_buffers
 from proxy.app import create_app
+from proxy.gctune import tune_for_serving
 from proxy.settings import Settings
 
 RESOLVED_SETTINGS_ENV = "ROSETTA_RESOLVED_SETTINGS"
@@ -20,4 +21,6 @@ def app_from_environment() -> Starlette:
     release_large_buffers()
     settings = Settings.model_validate_json(os.environ[RESOLVED_SETTINGS_ENV])
     logs.configure(settings.logging.format, settings.logging.level)
-    return create_app(settings)
+    app = create_app(settings)
+    tune_for_serving()
+    return app

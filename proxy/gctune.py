@@ -1,0 +1,23 @@
+"""Garbage-collector settings for a serving process.
+
+Every request allocates a few hundred short-lived containers (parsed JSON, session records,
+envelopes) that reference counting frees on its own. With CPython's default generation-0
+threshold of 700 allocations the cyclic collector still runs every request or two, and its
+older generations keep rescanning everything start-up built (modules, settings, translators),
+which is never garbage. Once the app is built: collect once, freeze what exists (moved out of
+the collector's sight for good), and collect the young generation every 10,000 allocations.
+Measured with ``bench/``: about 10% more requests per second on the translated pair; memory
+is unchanged (the memory check of ``make bench`` still sees no growth)."""
+
+from __future__ import annotations
+
+import gc
+
+THRESHOLDS = (10_000, 50, 100)
+
+
+def tune_for_serving() -> None:
+    """Call once per serving process, after start-up has built everything."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*THRESHOLDS)
