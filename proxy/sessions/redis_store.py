@@ -21,6 +21,10 @@ same step), and delete removes the session and its token key in one step, so a k
 replica is seen by every replica on its next request. Expiry is Redis's own TTL, set with
 PEXPIREAT to ``min(last_access + idle, absolute deadline)`` on every write.
 
+Listing: one script call per page of ``LIST_PAGE`` index members returns every hash of the
+page (and prunes members whose hash has gone), instead of a command per session: a 100-session
+list is one round trip and one reply to parse. Pages bound how long one call holds Redis.
+
 Failures: any Redis error (refused, reset, time-out, loading) becomes
 ``RosettaError(upstream_unavailable, "session store unavailable")``; the connection pool
 drops broken connections and reconnects on the next call, with one immediate retry so the
@@ -165,6 +169,26 @@ return removed
 """
 )
 
+# ARGV: session key prefix, index, first and last position in the index. Returns the number
+# of members read, the number pruned (their hash had gone), then id, HGETALL pairs per session.
+_LIST = """
+local ids = redis.call('ZRANGE', ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
+local out, gone = {}, {}
+for _, id in ipairs(ids) do
+  local fields = redis.call('HGETALL', ARGV[1] .. id)
+  if #fields == 0 then
+    gone[#gone + 1] = id
+  else
+    out[#out + 1] = id
+    out[#out + 1] = fields
+  end
+end
+if #gone > 0 then redis.call('ZREM', ARGV[2], unpack(gone)) end
+return {#ids, #gone, out}
+"""
+LIST_PAGE = 500
+_SECRET_FIELD = SECRET_PREFIX.encode()
+
 
 def _unavailable(exc: BaseException, operation: str) -> RosettaError:
     # the exception's text may hold the URL; only its type is logged
@@ -211,6 +235,7 @@ class RedisSessionStore:
         self._update = self._redis.register_script(_UPDATE)
         self._secret = self._redis.register_script(_SECRET)
         self._delete = self._redis.register_script(_DELETE)
+        self._list = self._redis.register_script(_LIST)
 
     def _key(self, session_id: str) -> str:
         return f"{self._prefix}s:{session_id}"
@@ -316,23 +341,24 @@ class RedisSessionStore:
         return bool(done)
 
     async def live(self, now: float) -> list[StoredSession]:
+        rows: list[Any] = []
+        first = 0
         try:
-            members: list[Any] = await self._redis.zrange(self._index, 0, -1)
-            ids = [_text(i) for i in members]
-            if not ids:
-                return []
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for session_id in ids:
-                    pipe.hgetall(self._key(session_id))
-                rows = await pipe.execute()
-            gone = [i for i, raw in zip(ids, rows, strict=True) if not raw]
-            if gone:
-                await self._redis.zrem(self._index, *gone)
+            while True:
+                read, pruned, page = await self._list(
+                    args=[f"{self._prefix}s:", self._index, first, first + LIST_PAGE - 1]
+                )
+                rows += page
+                if read < LIST_PAGE:
+                    break
+                first += read - pruned  # pruned members no longer take a position
         except RedisError as exc:
             raise _unavailable(exc, "live") from None
         sessions = []
-        for session_id, raw in zip(ids, rows, strict=True):
-            session = self._live(self._load(session_id, raw), now)
+        for position in range(0, len(rows), 2):
+            fields = rows[position + 1]
+            raw = dict(zip(fields[::2], fields[1::2], strict=True))
+            session = self._live(self._load(_text(rows[position]), raw), now)
             if session is not None:
                 sessions.append(session)
         return sorted(sessions, key=lambda s: (len(s.id), s.id))
@@ -375,24 +401,24 @@ class RedisSessionStore:
         try:
             doc = orjson.loads(raw[b"doc"])
             record = session_from_json(doc["record"])
-            deadline = _text(raw.get(b"deadline"))
             secrets: dict[str, Any] = {}
-            for field, sealed in raw.items():
-                name = _text(field)
-                if name.startswith(SECRET_PREFIX):
+            for field, sealed in raw.items():  # field names come as bytes
+                if field.startswith(_SECRET_FIELD):
                     value = self._box.open(sealed)
                     if value is not None:
-                        secrets[name[len(SECRET_PREFIX) :]] = value
+                        secrets[field[len(_SECRET_FIELD) :].decode("utf-8")] = value
             record.last_command = _text(raw.get(b"last_command")) or record.last_command
+            deadline = raw.get(b"deadline")
+            # float() and int() read the ASCII numbers Redis returns as bytes directly
             return StoredSession(
                 record=record,
                 token_hash=_text(raw.get(b"token_hash")) or None,
                 role=str(doc.get("role", "user")),
                 created_at=float(doc.get("created_at", 0.0)),
-                last_access=float(_text(raw.get(b"last_access")) or 0.0),
-                idle_timeout=float(_text(raw.get(b"idle")) or 0.0),
+                last_access=float(raw.get(b"last_access") or 0.0),
+                idle_timeout=float(raw.get(b"idle") or 0.0),
                 absolute_deadline=float(deadline) if deadline else None,
-                requests=int(_text(raw.get(b"requests")) or 0),
+                requests=int(raw.get(b"requests") or 0),
                 upstream_secrets=secrets,
             )
         except (orjson.JSONDecodeError, KeyError, ValueError, TypeError, RosettaError):

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from proxy.sessions.crypto import SecretBox
-from proxy.sessions.redis_store import RedisSessionStore
+from proxy.sessions.redis_store import LIST_PAGE, RedisSessionStore
 from proxy.sessions.store import StoredSession
 from tests.support.redis import RedisServer, dump_redis
 from tests.support.servers import free_port
@@ -171,6 +171,23 @@ def test_listing_prunes_members_whose_session_expired(url: str) -> None:
 
     assert run(scenario, url) == ["1"]
     assert raw(url).zrange("rosetta:index", 0, -1) == [b"1"]
+
+
+def test_listing_reads_every_page_when_members_are_pruned_on_the_way(url: str) -> None:
+    """More sessions than one listing call reads, with expired ones in every page: pruning a
+    page must not make the next page skip live sessions."""
+    total = 2 * LIST_PAGE + 37
+    gone = {str(i) for i in range(1, total + 1) if i % 7 == 0}
+
+    async def scenario(store: RedisSessionStore) -> list[str]:
+        for i in range(1, total + 1):
+            await store.put(login_session(str(i)))
+        raw(url).delete(*(f"rosetta:s:{i}" for i in gone))  # as if Redis had expired them
+        return [s.id for s in await store.live(time.time())]
+
+    expected = [str(i) for i in range(1, total + 1) if str(i) not in gone]
+    assert run(scenario, url) == expected
+    assert len(raw(url).zrange("rosetta:index", 0, -1)) == len(expected)
 
 
 def test_update_keeps_concurrent_counts_and_lifecycle(url: str) -> None:
