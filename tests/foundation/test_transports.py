@@ -1,6 +1,7 @@
 """The aiohttp-backed httpx transport behaves like httpx's own at the boundary: replies come
-through intact (gzip decoded by httpx), and every network failure raises the httpx exception
-that the upstream backend maps to a canonical kind."""
+through intact (gzip decoded), and every network failure raises the httpx exception that the
+upstream backend maps to a canonical kind. Both of its paths: under ``httpx.AsyncClient``, and
+``exchange``, the upstream backend's direct path, which must give the same answers."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import orjson
 import pytest
 
-from proxy.transports import AiohttpTransport
+from proxy.transports import AiohttpTransport, ReplyTooLarge
 from tests.support.faulty import FaultyUpstream
 from tests.support.servers import free_port
 
@@ -25,6 +27,8 @@ class _Echo(BaseHTTPRequestHandler):
         )
         self.send_response(201)
         self.send_header("content-type", "application/json")
+        self.send_header("Set-Cookie", "a=1; Path=/")
+        self.send_header("Set-Cookie", "JSESSIONID=s2; HttpOnly")
         self.send_header("content-encoding", "gzip")
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
@@ -58,11 +62,52 @@ async def test_round_trip_with_gzip_and_headers(echo_url: str) -> None:
             assert reply.json() == {"echo": "hello", "ua": "v1"}
 
 
+TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
+
+
+@pytest.mark.anyio
+async def test_exchange_answers_as_httpx_does(echo_url: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        for _ in range(3):  # the pooled connection is reused
+            status, headers, body = await transport.exchange(
+                "POST", echo_url + "/x", {"x-t": "v1"}, b"hello", timeouts=TIMEOUTS, max_body=1000
+            )
+            assert status == 201
+            assert orjson.loads(body) == {"echo": "hello", "ua": "v1"}
+        async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
+            reply = await http.post(echo_url + "/x", content=b"hello", headers={"x-t": "v1"})
+        # names lower-case, repeated headers joined: what HttpResponse.header() reads
+        assert headers == list(reply.headers.items())
+        assert dict(headers)["set-cookie"] == "a=1; Path=/, JSESSIONID=s2; HttpOnly"
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.anyio
+async def test_exchange_stops_reading_past_the_body_cap(echo_url: str) -> None:
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(ReplyTooLarge):
+            await transport.exchange(
+                "POST", echo_url, {}, b"x" * 100, timeouts=TIMEOUTS, max_body=50
+            )
+    finally:
+        await transport.aclose()
+
+
 @pytest.mark.anyio
 async def test_refused_connection_is_connect_error() -> None:
     async with client() as http:
         with pytest.raises(httpx.ConnectError):
             await http.get(f"http://127.0.0.1:{free_port()}/")
+    transport = AiohttpTransport()
+    try:
+        with pytest.raises(httpx.ConnectError):
+            url = f"http://127.0.0.1:{free_port()}/"
+            await transport.exchange("GET", url, {}, b"", timeouts=TIMEOUTS, max_body=100)
+    finally:
+        await transport.aclose()
 
 
 @pytest.mark.anyio
@@ -82,3 +127,16 @@ async def test_faults_raise_the_matching_httpx_exception(
             with pytest.raises(expected):
                 reply = await http.get(faulty.url + "/")
                 await reply.aread()
+        transport = AiohttpTransport()
+        try:
+            with pytest.raises(expected):
+                await transport.exchange(
+                    "GET",
+                    faulty.url + "/",
+                    {},
+                    b"",
+                    timeouts=dict.fromkeys(TIMEOUTS, 0.5),
+                    max_body=1 << 20,
+                )
+        finally:
+            await transport.aclose()
