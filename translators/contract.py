@@ -145,6 +145,17 @@ class SessionRecord:
     connections: list[Connection] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def refreshed(
+        self, idle_seconds: float, connections: list[Connection], extras: dict[str, Any]
+    ) -> SessionRecord:
+        """A copy with these live values: what ``dataclasses.replace`` gives, several times
+        faster (a local list builds one per session per request)."""
+        return SessionRecord(
+            self.id, self.user, self.client_address, self.service, self.database, self.state,
+            self.connected_at, idle_seconds, self.last_command, self.node_id, self.description,
+            connections, extras,
+        )  # fmt: skip
+
 
 @dataclass(slots=True)
 class Filters:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from contextvars import ContextVar
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -292,8 +291,7 @@ class LocalBackend:
         record = session.record
         if not session.is_login:
             return record
-        return replace(
-            record,
+        return record.refreshed(
             idle_seconds=round(max(0.0, now - session.last_access), 3),
             connections=[
                 Connection(
