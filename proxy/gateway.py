@@ -75,7 +75,8 @@ class Gateway:
                 json_response(404, {"error": error_to_json(error)}),
                 [("x-request-id", request_id)],
             )
-            self._finish(request_id, http, None, "", None, 404, started, spent)
+            unmatched = CanonicalResponse(Operation.PING, error=error)
+            self._finish(request_id, http, None, "", None, 404, started, spent, unmatched)
             return
         inbound = match.target
         http.path_params = match.params

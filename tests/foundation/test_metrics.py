@@ -50,3 +50,14 @@ def test_metrics_move_as_requests_flow(local_server: ServerProcess) -> None:
     )
     assert sample(after, "rosetta_live_sessions") >= 1
     assert re.search(r'rosetta_request_duration_seconds_count\{inbound="rosetta"', after)
+
+
+def test_a_path_no_dialect_serves_is_counted_as_not_found(local_server: ServerProcess) -> None:
+    def unmatched(text: str) -> float:
+        return sample(text, "rosetta_requests_total", route="unmatched", outcome="not_found")
+
+    before = unmatched(httpx.get(f"{local_server.url}/metrics").text)
+    reply = httpx.get(f"{local_server.url}/no/such/dialect")
+    assert reply.status_code == 404
+    assert reply.json()["error"]["kind"] == "not_found"
+    assert unmatched(httpx.get(f"{local_server.url}/metrics").text) == before + 1
