@@ -259,6 +259,20 @@ def default_config_text() -> str:
     return resources.files("config").joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, without PyYAML's quote of the offending line: that line may hold a
+    secret, and this message reaches stderr and the reload log."""
+    parts = []
+    for text, mark in (
+        (getattr(exc, "context", None), getattr(exc, "context_mark", None)),
+        (getattr(exc, "problem", None), getattr(exc, "problem_mark", None)),
+    ):
+        if mark is not None:
+            at = f"line {mark.line + 1}, column {mark.column + 1}"
+            parts.append(f"{text} at {at}" if text else f"at {at}")
+    return f": {'; '.join(parts)}" if parts else ""
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Load a config file, or the embedded default when ``path`` is ``None``."""
     if path is None:
@@ -272,5 +286,5 @@ def load_settings(path: str | Path | None = None) -> Settings:
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{source}: not valid YAML{_yaml_problem(exc)}") from None
     return parse_settings(raw, source)

@@ -98,6 +98,16 @@ def test_unreadable_and_invalid_yaml_are_reported(tmp_path: Path) -> None:
     assert invalid.returncode == 1 and "not valid YAML" in invalid.stderr
 
 
+def test_invalid_yaml_is_located_without_quoting_the_line(tmp_path: Path) -> None:
+    """The offending line may hold a secret: the message names where, not what was there."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('users:\n  - name: a\n    password: "hunter2-secret\n    role: admin\n')
+    invalid = rosetta("check", "--config", str(bad))
+    assert invalid.returncode == 1
+    assert "not valid YAML: while scanning a quoted scalar at line 3, column 15" in invalid.stderr
+    assert "hunter2" not in invalid.stderr + invalid.stdout
+
+
 def test_environment_interpolation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ROSETTA_TEST_PORT", "9191")
     settings = parse_settings(
