@@ -1,8 +1,10 @@
 """The ASGI edge: builds an ``HttpRequest`` from a scope and a bounded body, and sends an
-``HttpResponse``. The only module that touches raw ASGI messages for the gateway."""
+``HttpResponse``. The only module that touches raw ASGI messages for the gateway. Its header
+reading (``merged_headers``) is also how the upstream transport reads replies."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -10,18 +12,24 @@ from starlette.types import Receive, Scope, Send
 from translators.contract import ErrorKind, HttpRequest, HttpResponse, RosettaError
 
 
-def request_from_scope(scope: Scope) -> HttpRequest:
+def merged_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Raw header pairs as ``httpx.Headers.items()`` gives them: lower-case names, a repeated
+    header's values joined with ``", "``."""
     headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
+    for raw_name, raw_value in raw:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def request_from_scope(scope: Scope) -> HttpRequest:
     client = scope.get("client")
     return HttpRequest(
         method=scope["method"],
         path=scope["path"],
         query_string=scope.get("query_string", b"").decode("latin-1"),
-        headers=headers,
+        headers=merged_headers(scope["headers"]),
         scheme=scope.get("scheme", "http"),
         client=f"{client[0]}:{client[1]}" if client else "",
     )

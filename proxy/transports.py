@@ -31,6 +31,8 @@ from contextlib import contextmanager
 import aiohttp
 import httpx
 
+from proxy.asgi_http import merged_headers
+
 _CHUNK = 64 * 1024
 
 
@@ -68,25 +70,6 @@ def _reading() -> Iterator[None]:
         raise httpx.RemoteProtocolError(str(exc) or "reply cut short") from exc
     except aiohttp.ClientError as exc:
         raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
-
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("ascii")
-    except UnicodeDecodeError:
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return raw.decode("latin-1")
-
-
-def _merged_headers(raw: tuple[tuple[bytes, bytes], ...]) -> list[tuple[str, str]]:
-    """As ``httpx.Headers(raw).items()``: lower-case names, repeats joined with ", "."""
-    merged: dict[str, str] = {}
-    for key, value in raw:
-        name, text = _text(key).lower(), _text(value)
-        merged[name] = f"{merged[name]}, {text}" if name in merged else text
-    return list(merged.items())
 
 
 class _AiohttpStream(httpx.AsyncByteStream):
@@ -170,7 +153,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     chunks.append(chunk)
         finally:
             response.release()
-        return response.status, _merged_headers(response.raw_headers), b"".join(chunks)
+        return response.status, list(merged_headers(response.raw_headers).items()), b"".join(chunks)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._open()
