@@ -226,10 +226,10 @@ class RedisSessionStore:
             health_check_interval=15,
         )
         self._box = box
-        self._prefix = prefix
         self._ids = prefix + "ids"
         self._index = prefix + "index"
         self._tokens = prefix + "t:"
+        self._sessions = prefix + "s:"
         self._touch = self._redis.register_script(_TOUCH)
         self._put = self._redis.register_script(_PUT)
         self._update = self._redis.register_script(_UPDATE)
@@ -238,7 +238,7 @@ class RedisSessionStore:
         self._list = self._redis.register_script(_LIST)
 
     def _key(self, session_id: str) -> str:
-        return f"{self._prefix}s:{session_id}"
+        return self._sessions + session_id
 
     # SessionStore -------------------------------------------------------------------------
     async def next_id(self) -> str:
@@ -346,7 +346,7 @@ class RedisSessionStore:
         try:
             while True:
                 read, pruned, page = await self._list(
-                    args=[f"{self._prefix}s:", self._index, first, first + LIST_PAGE - 1]
+                    args=[self._sessions, self._index, first, first + LIST_PAGE - 1]
                 )
                 rows += page
                 if read < LIST_PAGE:
