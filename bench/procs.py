@@ -66,6 +66,9 @@ class Server:
     def memory(self) -> Memory:
         return memory_of(self.pids())
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds_of(self.pids())
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(self.stop_signal)
@@ -171,6 +174,24 @@ def memory_of(pids: list[int]) -> Memory:
     memory.peak_mb = round(memory.peak_mb, 1)
     memory.current_mb = round(memory.current_mb, 1)
     return memory
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds_of(pids: list[int]) -> float:
+    """User + system CPU seconds used so far, summed over ``pids`` (``/proc/<pid>/stat``).
+    Time the machine gave to other processes is not in it, so CPU per request stays
+    comparable between runs when throughput does not."""
+    ticks = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()  # after "pid (comm)": state is field 3
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return ticks / _CLOCK_TICKS
 
 
 # wrk -------------------------------------------------------------------------------------------

@@ -220,6 +220,7 @@ class Measurement:
     timeouts: int
     rss_peak_mb: float
     rss_now_mb: float
+    cpu_us_per_request: float = 0.0  # the server's CPU (all its processes) per request
 
 
 @dataclass
@@ -504,9 +505,11 @@ class Harness:
             if self.args.warmup > 0:
                 run_wrk(target, max(self.connections), self.args.warmup, threads=self.args.threads)
             for connections in self.connections:
+                cpu_before = server.cpu_seconds()
                 result = run_wrk(target, connections, self.args.duration, threads=self.args.threads)
+                cpu = server.cpu_seconds() - cpu_before
                 memory = server.memory()
-                row.results[str(connections)] = self._measurement(result, memory)
+                row.results[str(connections)] = self._measurement(result, memory, cpu)
                 row.processes = memory.processes
                 print(
                     f"  {row.id} c={connections}: {_brief(result)}, "
@@ -526,7 +529,7 @@ class Harness:
                 self.stop(server)
 
     @staticmethod
-    def _measurement(result: WrkResult, memory: Memory) -> Measurement:
+    def _measurement(result: WrkResult, memory: Memory, cpu_seconds: float) -> Measurement:
         return Measurement(
             connections=result.connections,
             rps=round(result.rps, 1),
@@ -541,6 +544,9 @@ class Harness:
             timeouts=result.timeouts,
             rss_peak_mb=memory.peak_mb,
             rss_now_mb=memory.current_mb,
+            cpu_us_per_request=round(cpu_seconds / result.requests * 1e6, 1)
+            if result.requests
+            else 0.0,
         )
 
     # memory check --------------------------------------------------------------------------
@@ -722,7 +728,8 @@ def _ratio(value: float | None) -> str:
 def table(report: dict[str, Any]) -> str:
     lines = []
     header = (
-        f"{'row':<40} {'conns':>5} {'req/s':>9} {'p50':>9} {'p99':>9} {'RSS MB':>7} "
+        f"{'row':<40} {'conns':>5} {'req/s':>9} {'p50':>9} {'p99':>9} {'CPU/req':>8} "
+        f"{'RSS MB':>7} "
         f"{'vs njs':>7} {'vs hand':>7} {'errors':>6}"
     )
     lines += [header, "-" * len(header)]
@@ -734,7 +741,8 @@ def table(report: dict[str, Any]) -> str:
             errors = m["non_2xx"] + m["socket_errors"] + m["timeouts"]
             lines.append(
                 f"{row['label']:<40} {c:>5} {m['rps']:>9,.0f} {_us(m['p50_us']):>9} "
-                f"{_us(m['p99_us']):>9} {m['rss_peak_mb']:>7.1f} "
+                f"{_us(m['p99_us']):>9} {_us(m.get('cpu_us_per_request', 0.0)):>8} "
+                f"{m['rss_peak_mb']:>7.1f} "
                 f"{_ratio(row['ratios']['rps_vs_njs'].get(c)):>7} "
                 f"{_ratio(row['ratios']['rps_vs_handwritten'].get(c)):>7} {errors:>6}"
             )
