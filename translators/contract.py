@@ -16,7 +16,7 @@ and the rest of Rosetta; each translator renders every kind in its own envelope.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -210,7 +210,7 @@ class CanonicalResponse:
 
     operation: Operation
     request_id: Any = None
-    sessions: list[SessionRecord] | None = None
+    sessions: Sequence[SessionRecord] | None = None
     session: SessionRecord | None = None
     connections: list[Connection] | None = None
     token: str | None = field(default=None, repr=False)

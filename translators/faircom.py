@@ -87,7 +87,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -109,6 +109,7 @@ from translators.contract import (
     Translator,
     UpstreamChannel,
 )
+from translators.session_rows import Brief
 from translators.wire import dump_json, json_response, parse_json
 
 NAME = "faircom"
@@ -554,33 +555,26 @@ class FairComTranslator(Translator):
             token = own_token if own_token and response.session.id == own_id else None
             return self.session_object(response.session, token, now)
         if action in ("listSessions", "describeSessions"):
-            records = list(response.sessions or [])
+            records: Sequence[SessionRecord] = response.sessions or []
             if response.session is not None and not records:
                 records = [response.session]
             select = request.extras.get(self.name, {}).get("select") if request else None
+            ids: set[str] | None = None
             if isinstance(select, dict):
                 ids = set(select.get("ids") or ())
-                records = [
-                    r
+                if select.get("self") and own_id is not None:
+                    ids.add(own_id)
+            if not own_token:
+                own_id = None  # no token to show for the caller's own session
+            if action == "listSessions":
+                return {"sessions": _list_rows(records, ids, own_id, own_token)}
+            return {
+                "sessions": [
+                    self.session_object(r, own_token if r.id == own_id else None, now)
                     for r in records
-                    if r.id in ids or (select.get("self") and own_id is not None and r.id == own_id)
+                    if ids is None or r.id in ids
                 ]
-            sessions = []
-            for record in records:
-                token = (
-                    own_token if own_token and own_id is not None and record.id == own_id else None
-                )
-                if action == "listSessions":
-                    sessions.append(
-                        {
-                            "authToken": token or SESSION_ID_PREFIX + record.id,
-                            "username": record.user,
-                            "description": record.description,
-                        }
-                    )
-                else:
-                    sessions.append(self.session_object(record, token, now))
-            return {"sessions": sessions}
+            }
         return {}
 
     def session_object(
@@ -780,6 +774,27 @@ class FairComTranslator(Translator):
         self, request: CanonicalRequest, upstream: UpstreamChannel
     ) -> CanonicalResponse:
         return await _Call(self, request, upstream).run()
+
+
+_LIST_FIELDS = Brief("id", "user", "description")
+
+
+def _list_rows(
+    records: Sequence[SessionRecord], ids: set[str] | None, own_id: str | None, own_token: Any
+) -> list[dict[str, Any]]:
+    """``listSessions`` entries: each session's id (the caller's own session shows its
+    token), user and description; only the sessions in ``ids`` when it is given."""
+    rows = _LIST_FIELDS(records)
+    if ids is not None:
+        rows = [row for row in rows if row[0] in ids]
+    return [
+        {
+            "authToken": own_token if id_ == own_id else SESSION_ID_PREFIX + id_,
+            "username": user,
+            "description": description,
+        }
+        for id_, user, description in rows
+    ]
 
 
 def _caller_from(records: list[SessionRecord], own_token: str | None) -> CallerInfo | None:

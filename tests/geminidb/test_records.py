@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from translators.contract import RosettaError
 from translators.geminidb import sessions
 from translators.geminidb.sessions import session_from_wire
+from translators.session_rows import BRIEF_FIELDS, Brief
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 SEED_SESSION = {
@@ -102,3 +103,48 @@ def test_unknown_keys_are_kept_even_when_eleven_fields_arrive() -> None:
     record = session_from_wire(data, "", NOW)
     assert record.extras["geminidb"]["more"] == {"lib-name": "redis-py"}
     assert "multi" not in record.extras["geminidb"]
+
+
+_groups = st.lists(
+    st.tuples(st.sampled_from(["node-1", "node-2", ""]), st.lists(_wire_sessions, max_size=4)),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_groups)
+def test_a_list_reply_kept_as_rows_reads_like_the_decoded_list(
+    groups: list[tuple[str, list[dict[str, Any]]]],
+) -> None:
+    """Sessions of the usual shape are kept undecoded; whatever is read from them (whole
+    records, or brief fields without decoding) is what decoding them all at once gives, and a
+    session that cannot be decoded fails the reply when it arrives, as before."""
+    try:
+        eager = [session_from_wire(s, node, NOW) for node, group in groups for s in group]
+    except RosettaError as exc:
+        reply = sessions.ReplyRows(NOW)
+        with pytest.raises(RosettaError) as caught:
+            for node, group in groups:
+                reply.add(group, node)
+        assert (caught.value.kind, caught.value.message) == (exc.kind, exc.message)
+        return
+    reply = sessions.ReplyRows(NOW)
+    for node, group in groups:
+        reply.add(group, node)
+    rows = reply.result()
+    brief = Brief(*BRIEF_FIELDS)
+    assert brief(rows) == brief(eager)
+    assert list(rows) == eager
+
+
+def test_sessions_of_the_usual_shape_are_not_decoded_on_arrival() -> None:
+    odd = SEED_SESSION | {"id": "43"}  # a string id: decoded at once
+    reply = sessions.ReplyRows(NOW)
+    reply.add([SEED_SESSION, odd, SEED_SESSION | {"id": 44}], "node-1")
+    assert reply.records[0] is None and reply.records[2] is None
+    assert reply.records[1] == session_from_wire(odd, "node-1", NOW)
+    assert Brief("id", "description", "node_id")(reply.result()) == [
+        ("42", "app-web", "node-1"),
+        ("43", "app-web", "node-1"),
+        ("44", "app-web", "node-1"),
+    ]

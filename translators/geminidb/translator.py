@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,7 +83,8 @@ from translators.contract import (
     UpstreamChannel,
 )
 from translators.geminidb import signing
-from translators.geminidb.sessions import NAME, SessionEncoder, client_ip, session_from_wire
+from translators.geminidb.sessions import NAME, ReplyRows, SessionEncoder, client_ip
+from translators.session_rows import SessionRows
 from translators.wire import dump_json, parse_json
 
 DEFAULT_NODE_ID = "rosetta-node-1"
@@ -418,7 +419,7 @@ class GeminiDbTranslator(Translator):
             {"total_count": len(ordered), "sessions": [self.sessions.encode(r, now) for r in page]},
         )
 
-    def _statistics(self, records: list[SessionRecord], now: datetime) -> dict[str, Any]:
+    def _statistics(self, records: Sequence[SessionRecord], now: datetime) -> dict[str, Any]:
         ips = Counter(client_ip(r.client_address) for r in records if r.client_address)
         dbs = Counter(str(r.database or "0") for r in records)
         active = sum(1 for r in records if int(float(r.idle_seconds)) == 0)
@@ -578,7 +579,7 @@ class GeminiDbTranslator(Translator):
         )
 
     async def _close_by_node(
-        self, request: CanonicalRequest, records: list[SessionRecord], upstream: UpstreamChannel
+        self, request: CanonicalRequest, records: Sequence[SessionRecord], upstream: UpstreamChannel
     ) -> None:
         by_node: dict[str, list[str]] = {}
         for record in records:
@@ -647,21 +648,20 @@ class GeminiDbTranslator(Translator):
             )
         return data
 
-    def _upstream_sessions(self, data: dict[str, Any]) -> list[SessionRecord]:
-        now = datetime.now(UTC)
-        records: list[SessionRecord] = []
+    def _upstream_sessions(self, data: dict[str, Any]) -> SessionRows:
+        reply = ReplyRows(datetime.now(UTC))
         groups = data.get("node_sessions")
         if isinstance(groups, list):
             for group in groups:
                 if not isinstance(group, dict) or not isinstance(group.get("sessions", []), list):
                     raise RosettaError(ErrorKind.UPSTREAM_ERROR, "malformed node_sessions entry")
                 node = group.get("node_id")
-                node_id = node if isinstance(node, str) else ""
-                records += [session_from_wire(s, node_id, now) for s in group.get("sessions", [])]
-            return records
+                reply.add(group.get("sessions", []), node if isinstance(node, str) else "")
+            return reply.result()
         sessions = data.get("sessions")
         if isinstance(sessions, list):
-            return [session_from_wire(s, "", now) for s in sessions]
+            reply.add(sessions, "")
+            return reply.result()
         raise RosettaError(ErrorKind.UPSTREAM_ERROR, "GeminiDB upstream sent no sessions")
 
 

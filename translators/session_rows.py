@@ -1,0 +1,138 @@
+"""The sessions of an upstream list reply, kept as the upstream's rows and decoded into
+canonical records only when something needs a whole record.
+
+Decoding every session of a list reply into a complete ``SessionRecord`` (typed fields, a
+timestamp, the dialect's extras) is most of the CPU a translated list costs, while most
+callers' dialects show a few plain fields of each session. So a translator can answer a list
+with ``SessionRows`` instead of a list of records:
+
+- every row is checked when the reply arrives, so a malformed reply still fails there, as an
+  upstream_error; rows of the dialect's usual shape are kept as received, any other row is
+  decoded at once;
+- ``len``, indexing, slicing and iteration behave like the list of records; a kept row is
+  decoded on first use, once;
+- an encoder that needs only plain fields (``BRIEF_FIELDS``) reads them through a ``Brief``:
+  from a kept row the upstream's translator reads them directly (``RowCodec.brief``), from any
+  other record they are its attributes. ``tests/foundation/test_session_rows.py`` holds both
+  ways to the same answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from operator import attrgetter, itemgetter
+from typing import Any, Protocol, overload
+
+from translators.contract import SessionRecord
+
+BRIEF_FIELDS = (
+    "id",
+    "user",
+    "client_address",
+    "service",
+    "database",
+    "state",
+    "idle_seconds",
+    "last_command",
+    "node_id",
+    "description",
+)
+"""The plain fields of a session record (no timestamp, no containers), in this order."""
+
+
+class RowCodec(Protocol):
+    """How one dialect reads the rows it kept. ``context`` is what the row's position in the
+    reply says about it (GeminiDB: the node of its ``node_sessions`` group)."""
+
+    def decode(self, row: Any, context: Any) -> SessionRecord:
+        """The complete record of a kept row; the same record an eager decoding gives."""
+        ...
+
+    def brief(self, row: Any, context: Any) -> tuple[Any, ...]:
+        """The ``BRIEF_FIELDS`` of a kept row, in that order, without building the record."""
+        ...
+
+
+class SessionRows(Sequence[SessionRecord]):
+    """A list reply's sessions: ``rows[i]`` as received with ``contexts[i]``, and
+    ``records[i]`` the decoded record, or ``None`` while row ``i`` is kept undecoded."""
+
+    __slots__ = ("_codec", "_contexts", "_records", "_rows")
+
+    def __init__(
+        self,
+        codec: RowCodec,
+        rows: list[Any],
+        contexts: list[Any],
+        records: list[SessionRecord | None],
+    ) -> None:
+        self._codec = codec
+        self._rows = rows
+        self._contexts = contexts
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> SessionRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> SessionRows: ...
+
+    def __getitem__(self, index: int | slice) -> SessionRecord | SessionRows:
+        if isinstance(index, slice):
+            return SessionRows(
+                self._codec, self._rows[index], self._contexts[index], self._records[index]
+            )
+        record = self._records[index]
+        if record is None:
+            record = self._codec.decode(self._rows[index], self._contexts[index])
+            self._records[index] = record
+        return record
+
+    def __iter__(self) -> Iterator[SessionRecord]:
+        for index in range(len(self._records)):
+            yield self[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SessionRows | list | tuple):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the list it stands for
+
+    def __repr__(self) -> str:
+        return f"SessionRows({list(self)!r})"
+
+    def picked(
+        self,
+        from_brief: Callable[[tuple[Any, ...]], tuple[Any, ...]],
+        from_record: Callable[[SessionRecord], tuple[Any, ...]],
+    ) -> list[tuple[Any, ...]]:
+        brief = self._codec.brief
+        return [
+            from_brief(brief(row, context)) if record is None else from_record(record)
+            for row, context, record in zip(self._rows, self._contexts, self._records, strict=True)
+        ]
+
+
+class Brief:
+    """Picks some of the ``BRIEF_FIELDS`` of every session in a list, as tuples in the order
+    given; built once (at import or start-up) by the encoder that needs them."""
+
+    def __init__(self, *names: str) -> None:
+        unknown = [name for name in names if name not in BRIEF_FIELDS]
+        if len(names) < 2 or unknown:
+            raise ValueError(f"a Brief picks two or more of {BRIEF_FIELDS}, not {names}")
+        self.names = names
+        self._from_brief: Callable[[tuple[Any, ...]], tuple[Any, ...]] = itemgetter(
+            *(BRIEF_FIELDS.index(name) for name in names)
+        )
+        self._from_record: Callable[[SessionRecord], tuple[Any, ...]] = attrgetter(*names)
+
+    def __call__(self, records: Sequence[SessionRecord]) -> list[tuple[Any, ...]]:
+        if type(records) is SessionRows:
+            return records.picked(self._from_brief, self._from_record)
+        from_record = self._from_record
+        return [from_record(record) for record in records]
