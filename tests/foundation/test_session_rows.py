@@ -16,6 +16,19 @@ from translators.session_rows import BRIEF_FIELDS, Brief, SessionRows
 class Codec:
     """Rows are ``{"n": int, "who": str}``; the context is the node. Counts decodings."""
 
+    brief_fields = {
+        "id": 'str(row["n"])',
+        "user": 'row["who"]',
+        "client_address": '""',
+        "service": '""',
+        "database": '""',
+        "state": '""',
+        "idle_seconds": "0.0",
+        "last_command": '""',
+        "node_id": "context",
+        "description": "f\"#{row['n']}\"",
+    }
+
     def __init__(self) -> None:
         self.decoded = 0
 
@@ -24,9 +37,6 @@ class Codec:
         return SessionRecord(
             id=str(row["n"]), user=row["who"], node_id=node, description=f"#{row['n']}"
         )
-
-    def brief(self, row: dict[str, Any], node: str) -> tuple[Any, ...]:
-        return (str(row["n"]), row["who"], "", "", "", "", 0.0, "", node, f"#{row['n']}")
 
 
 def _rows(count: int, decoded_at: set[int]) -> tuple[Codec, SessionRows, list[SessionRecord]]:

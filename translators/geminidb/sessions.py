@@ -205,20 +205,24 @@ class UsualRows:
     read later: the ``RowCodec`` of their ``SessionRows``. ``now`` is when the reply came."""
 
     __slots__ = ("now",)
+    brief_fields: Mapping[str, str] = {
+        "id": 'str(row["id"])',
+        "user": '""',
+        "client_address": 'row["addr"]',
+        "service": '""',
+        "database": 'str(row["db"])',
+        "state": '""',
+        "idle_seconds": 'row["idle"]',
+        "last_command": 'row["cmd"]',
+        "node_id": "context",
+        "description": 'row["name"]',
+    }
 
     def __init__(self, now: datetime) -> None:
         self.now = now
 
     def decode(self, row: dict[str, Any], node_id: str) -> SessionRecord:
         return _record_of_usual(row, node_id, self.now)
-
-    def brief(self, row: dict[str, Any], node_id: str) -> tuple[Any, ...]:
-        # BRIEF_FIELDS: id, user, client_address, service, database, state, idle_seconds,
-        # last_command, node_id, description
-        return (
-            str(row["id"]), "", row["addr"], "", str(row["db"]), "", row["idle"], row["cmd"],
-            node_id, row["name"],
-        )  # fmt: skip
 
 
 class ReplyRows:
