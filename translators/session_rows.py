@@ -132,6 +132,16 @@ class SessionRows(Sequence[SessionRecord]):
     def __repr__(self) -> str:
         return f"SessionRows({list(self)!r})"
 
+    @property
+    def codec(self) -> RowCodec:
+        return self._codec
+
+    def entries(self) -> Iterator[tuple[Any, Any, SessionRecord | None]]:
+        """``(row, context, record)`` of each session, ``record`` ``None`` while the row is
+        kept undecoded: for the dialect whose rows they are (check ``codec`` first), which can
+        send a kept row on unchanged where it would render the same object from the record."""
+        return zip(self._rows, self._contexts, self._records, strict=True)
+
     def picked(
         self, names: tuple[str, ...], from_record: Callable[[SessionRecord], tuple[Any, ...]]
     ) -> list[tuple[Any, ...]]:

@@ -3,16 +3,26 @@ send and the general path agree on every input, and both keep what the dialect c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from translators.contract import RosettaError
+from translators.contract import (
+    CanonicalRequest,
+    CanonicalResponse,
+    HttpRequest,
+    Operation,
+    RosettaError,
+    SessionRecord,
+)
 from translators.geminidb import sessions
 from translators.geminidb.sessions import session_from_wire
+from translators.geminidb.translator import GeminiDbTranslator
 from translators.session_rows import BRIEF_FIELDS, Brief
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -148,3 +158,32 @@ def test_sessions_of_the_usual_shape_are_not_decoded_on_arrival() -> None:
         ("43", "app-web", "node-1"),
         ("44", "app-web", "node-1"),
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_groups)
+def test_a_geminidb_caller_gets_the_same_list_from_kept_rows(
+    groups: list[tuple[str, list[dict[str, Any]]]],
+) -> None:
+    """Same dialect on both sides: sessions kept as the upstream sent them are sent on as
+    they came, which is what rendering their records gives."""
+    reply = sessions.ReplyRows(NOW)
+    try:
+        for node, group in groups:
+            reply.add(group, node)
+    except RosettaError:
+        return  # the reply fails on arrival (see above)
+    eager = [session_from_wire(s, node, NOW) for node, group in groups for s in group]
+    translator = GeminiDbTranslator({})
+    request = CanonicalRequest(
+        Operation.LIST, "geminidb", extras={"geminidb": {"view": "instance"}}
+    )
+    http = HttpRequest("GET", "/v3/p/instances/i/sessions")
+
+    def listed(records: Sequence[SessionRecord]) -> Any:
+        response = CanonicalResponse(Operation.LIST, sessions=records, total=len(records))
+        rendered = translator.encode_response(response, request, http)
+        assert rendered.status == 200
+        return orjson.loads(rendered.body)
+
+    assert listed(reply.result()) == listed(eager)

@@ -61,6 +61,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -83,7 +84,7 @@ from translators.contract import (
     UpstreamChannel,
 )
 from translators.geminidb import signing
-from translators.geminidb.sessions import NAME, ReplyRows, SessionEncoder, client_ip
+from translators.geminidb.sessions import NAME, ReplyRows, SessionEncoder, UsualRows, client_ip
 from translators.session_rows import SessionRows
 from translators.wire import dump_json, parse_json
 
@@ -393,10 +394,8 @@ class GeminiDbTranslator(Translator):
                 return self._no_such_node(node, http)
         if view == "instance":
             groups: dict[str, list[dict[str, Any]]] = {}
-            for record in records:
-                groups.setdefault(self._node_of(record), []).append(
-                    self.sessions.encode(record, now)
-                )
+            for node_id, _, obj in self._session_objects(records, now, ages=False):
+                groups.setdefault(node_id, []).append(obj)
             return _json(
                 200,
                 {
@@ -411,13 +410,28 @@ class GeminiDbTranslator(Translator):
         prefix = extras.get("addr_prefix")
         if prefix:
             records = [r for r in records if r.client_address.startswith(prefix)]
-        ordered = sorted(records, key=lambda r: self.sessions.age_of(r, now))
+        ordered = sorted(self._session_objects(records, now, ages=True), key=itemgetter(1))
         offset, limit = int(extras.get("offset", 0)), int(extras.get("limit", DEFAULT_LIMIT))
         page = ordered[offset : offset + limit]
-        return _json(
-            200,
-            {"total_count": len(ordered), "sessions": [self.sessions.encode(r, now) for r in page]},
-        )
+        return _json(200, {"total_count": len(ordered), "sessions": [obj for *_, obj in page]})
+
+    def _session_objects(
+        self, records: Sequence[SessionRecord], now: datetime, *, ages: bool
+    ) -> list[tuple[str, float, dict[str, Any]]]:
+        """``(node, age, session object)`` of each record (``age`` 0 unless ``ages``). A
+        session a GeminiDB upstream sent in the usual shape is sent on as it came: rendering
+        its record gives the same object (``tests/geminidb/test_records.py``)."""
+        encode, age_of, default = self.sessions.encode, self.sessions.age_of, self.default_node
+
+        def rendered(r: SessionRecord) -> tuple[str, float, dict[str, Any]]:
+            return r.node_id or default, age_of(r, now) if ages else 0, encode(r, now)
+
+        if type(records) is SessionRows and type(records.codec) is UsualRows:
+            return [
+                (context or default, row["age"], row) if record is None else rendered(record)
+                for row, context, record in records.entries()
+            ]
+        return [rendered(r) for r in records]
 
     def _statistics(self, records: Sequence[SessionRecord], now: datetime) -> dict[str, Any]:
         ips = Counter(client_ip(r.client_address) for r in records if r.client_address)
