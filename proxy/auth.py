@@ -150,14 +150,18 @@ class Authenticator:
             raise denied("authentication required")
         now = time.time()
         token_hash = self._hasher.hash(token)
-        session = await self._store.by_token(token_hash, now)
+        if command:
+            session = await self._store.use_token(token_hash, now, command)
+        else:
+            session = await self._store.by_token(token_hash, now)
         if session is None and token.count(".") == 2:
-            session = await self._session_from_jwt(token, now)
+            found = await self._session_from_jwt(token, now)
+            if found is not None:
+                session = await self._store.touch(found.id, now, command) if command else found
+                if session is None:
+                    raise denied("session expired")
         if session is not None:
-            touched = await self._store.touch(session.id, now, command) if command else session
-            if touched is None:
-                raise denied("session expired")
-            return Identity(touched.record.user, session.role, touched)
+            return Identity(session.record.user, session.role, session)
         static_user = self._token_users.get(token_hash)
         if static_user is not None:
             return Identity(static_user, self.role_of(static_user))

@@ -46,6 +46,10 @@ class MemorySessionStore:
         session.record.last_command = command
         return session
 
+    async def use_token(self, token_hash: str, now: float, command: str) -> StoredSession | None:
+        session_id = self._by_token.get(token_hash)
+        return None if session_id is None else await self.touch(session_id, now, command)
+
     async def update(self, session: StoredSession) -> bool:
         if session.id not in self._sessions:
             return False

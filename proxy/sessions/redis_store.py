@@ -84,28 +84,48 @@ local function drop(h, tprefix, index, id)
 end
 """
 
-# KEYS: session hash. ARGV: now, command, token prefix, index, id.
-_TOUCH = (
+# Shared Lua: record a use of session hash h (restart its idle timer, count the request, note
+# the command); false when it is gone or expired (an expired one is dropped), else its fields.
+_USE = (
     _EXPIRY
     + """
-local h = KEYS[1]
-local last = tonumber(redis.call('HGET', h, 'last_access'))
-if not last then return false end
-local now = tonumber(ARGV[1])
-local old = expiry(h, last)
-if old and now >= old then
-  drop(h, ARGV[3], ARGV[4], ARGV[5])
-  return false
+local function use(h, now_text, command, tprefix, index, id)
+  local last = tonumber(redis.call('HGET', h, 'last_access'))
+  if not last then return false end
+  local now = tonumber(now_text)
+  local old = expiry(h, last)
+  if old and now >= old then
+    drop(h, tprefix, index, id)
+    return false
+  end
+  if now > last then
+    redis.call('HSET', h, 'last_access', now_text)
+    last = now
+  end
+  redis.call('HINCRBY', h, 'requests', 1)
+  redis.call('HSET', h, 'last_command', command)
+  local e, th = expiry(h, last)
+  set_expiry(h, tprefix, e, th)
+  return redis.call('HGETALL', h)
 end
-if now > last then
-  redis.call('HSET', h, 'last_access', ARGV[1])
-  last = now
-end
-redis.call('HINCRBY', h, 'requests', 1)
-redis.call('HSET', h, 'last_command', ARGV[2])
-local e, th = expiry(h, last)
-set_expiry(h, ARGV[3], e, th)
-return redis.call('HGETALL', h)
+"""
+)
+
+# KEYS: session hash. ARGV: now, command, token prefix, index, id.
+_TOUCH = _USE + "return use(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])"
+
+# KEYS: token key. ARGV: now, command, token prefix, index, session key prefix, token hash.
+# Returns the session id and its fields: the token lookup and the touch in one round trip.
+_USE_TOKEN = (
+    _USE
+    + """
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+local h = ARGV[5] .. id
+if redis.call('HGET', h, 'token_hash') ~= ARGV[6] then return false end
+local fields = use(h, ARGV[1], ARGV[2], ARGV[3], ARGV[4], id)
+if not fields then return false end
+return {id, fields}
 """
 )
 
@@ -231,6 +251,7 @@ class RedisSessionStore:
         self._tokens = prefix + "t:"
         self._sessions = prefix + "s:"
         self._touch = self._redis.register_script(_TOUCH)
+        self._use_token = self._redis.register_script(_USE_TOKEN)
         self._put = self._redis.register_script(_PUT)
         self._update = self._redis.register_script(_UPDATE)
         self._secret = self._redis.register_script(_SECRET)
@@ -312,6 +333,19 @@ class RedisSessionStore:
             return None
         pairs = dict(zip(reply[::2], reply[1::2], strict=True))
         return self._load(session_id, pairs)
+
+    async def use_token(self, token_hash: str, now: float, command: str) -> StoredSession | None:
+        try:
+            reply = await self._use_token(
+                keys=[self._tokens + token_hash],
+                args=[_fmt(now), command, self._tokens, self._index, self._sessions, token_hash],
+            )
+        except RedisError as exc:
+            raise _unavailable(exc, "use_token") from None
+        if not reply:
+            return None
+        session_id, fields = _text(reply[0]), reply[1]
+        return self._load(session_id, dict(zip(fields[::2], fields[1::2], strict=True)))
 
     async def update(self, session: StoredSession) -> bool:
         try:

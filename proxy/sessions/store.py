@@ -77,6 +77,11 @@ class SessionStore(Protocol):
         Returns the updated session, or ``None`` when it is gone or expired."""
         ...
 
+    async def use_token(self, token_hash: str, now: float, command: str) -> StoredSession | None:
+        """``by_token`` and ``touch`` at once (one round trip in shared stores): the live
+        session a token hash belongs to, after recording this use; ``None`` when none."""
+        ...
+
     async def update(self, session: StoredSession) -> bool:
         """Replace a live session's record and settings; ``False`` when it is gone."""
         ...

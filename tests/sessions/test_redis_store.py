@@ -106,6 +106,59 @@ def test_touch_counts_restarts_the_idle_timer_and_notes_the_command(url: str) ->
     assert raw(url).pttl("rosetta:s:1") > 90_000
 
 
+def test_a_token_is_resolved_and_its_session_touched_in_one_step(url: str) -> None:
+    session = login_session("1", idle=100, upstream_secrets={"token": "up-1"})
+    session.last_access -= 50
+
+    async def scenario(store: RedisSessionStore) -> list[Any]:
+        await store.put(session)
+        await store.put(login_session("2", token_hash="hash-of-2"))
+        used = await store.use_token("hash-1", time.time(), "session.list")
+        return [
+            used,
+            await store.use_token("hash-unknown", time.time(), "session.list"),
+            await store.get("1", time.time()),
+        ]
+
+    used, unknown, stored = run(scenario, url)
+    assert used is not None and used.id == "1" and used.record.user == "alice"
+    assert used.requests == 2 and used.record.last_command == "session.list"
+    assert used.last_access > session.last_access
+    assert used.upstream_secrets == {"token": "up-1"}
+    assert unknown is None
+    assert stored is not None and stored.requests == 2  # the use was recorded
+    assert raw(url).pttl("rosetta:s:1") > 90_000 and raw(url).pttl("rosetta:t:hash-1") > 90_000
+
+
+def test_a_token_of_a_revoked_or_expired_session_is_refused(url: str) -> None:
+    async def scenario(store: RedisSessionStore) -> list[Any]:
+        await store.put(login_session("1"))
+        await store.put(login_session("2", idle=0.3))
+        await store.delete(["1"])
+        late = time.time() + 1.0
+        return [
+            await store.use_token("hash-1", time.time(), "session.ping"),
+            await store.use_token("hash-2", late, "session.ping"),
+        ]
+
+    assert run(scenario, url) == [None, None]
+    assert raw(url).exists("rosetta:s:2", "rosetta:t:hash-2") == 0  # dropped on the late use
+
+
+def test_a_token_key_pointing_at_another_session_is_refused(url: str) -> None:
+    """The token key and the session's own token hash must agree (as ``by_token`` checks)."""
+
+    async def scenario(store: RedisSessionStore) -> list[Any]:
+        await store.put(login_session("1"))
+        raw(url).set("rosetta:t:forged", "1")
+        return [
+            await store.use_token("forged", time.time(), "session.ping"),
+            await store.by_token("forged", time.time()),
+        ]
+
+    assert run(scenario, url) == [None, None]
+
+
 def test_concurrent_touches_from_two_clients_all_count(url: str) -> None:
     touches = 200
 
