@@ -220,6 +220,11 @@ def _fmt(value: float) -> str:
     return repr(float(value))
 
 
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    """A hash as ``HGETALL`` answers it inside a script (field, value, field, ...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
 def _text(value: bytes | str | None) -> str:
     if value is None:
         return ""
@@ -331,7 +336,7 @@ class RedisSessionStore:
             raise _unavailable(exc, "touch") from None
         if not reply:
             return None
-        pairs = dict(zip(reply[::2], reply[1::2], strict=True))
+        pairs = _pairs(reply)
         return self._load(session_id, pairs)
 
     async def use_token(self, token_hash: str, now: float, command: str) -> StoredSession | None:
@@ -345,7 +350,7 @@ class RedisSessionStore:
         if not reply:
             return None
         session_id, fields = _text(reply[0]), reply[1]
-        return self._load(session_id, dict(zip(fields[::2], fields[1::2], strict=True)))
+        return self._load(session_id, _pairs(fields))
 
     async def update(self, session: StoredSession) -> bool:
         try:
@@ -391,7 +396,7 @@ class RedisSessionStore:
         sessions = []
         for position in range(0, len(rows), 2):
             fields = rows[position + 1]
-            raw = dict(zip(fields[::2], fields[1::2], strict=True))
+            raw = _pairs(fields)
             session = self._live(self._load(_text(rows[position]), raw), now)
             if session is not None:
                 sessions.append(session)
