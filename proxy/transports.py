@@ -25,6 +25,7 @@ above. Wrappers that need httpx objects (tracing) use ``handle_async_request``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -34,6 +35,19 @@ import httpx
 from proxy.asgi_http import merged_headers
 
 _CHUNK = 64 * 1024
+
+
+def _timeout_of(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
+    """httpx's time-outs (``pool``, ``connect``, ``read``) as aiohttp's."""
+    return _client_timeout(timeouts.get("pool"), timeouts.get("connect"), timeouts.get("read"))
+
+
+@functools.lru_cache(maxsize=64)
+def _client_timeout(
+    pool: float | None, connect: float | None, read: float | None
+) -> aiohttp.ClientTimeout:
+    # an upstream's time-outs are the same on every request: each distinct set is built once
+    return aiohttp.ClientTimeout(total=None, connect=pool, sock_connect=connect, sock_read=read)
 
 
 class ReplyTooLarge(Exception):
@@ -109,16 +123,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
         return self._session
 
-    @staticmethod
-    def _timeout(timeouts: Mapping[str, float | None]) -> aiohttp.ClientTimeout:
-        """httpx's time-out dict (``pool``, ``connect``, ``read``) as aiohttp's."""
-        return aiohttp.ClientTimeout(
-            total=None,
-            connect=timeouts.get("pool"),
-            sock_connect=timeouts.get("connect"),
-            sock_read=timeouts.get("read"),
-        )
-
     async def exchange(
         self,
         method: str,
@@ -138,7 +142,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=headers,
                 data=body or None,
                 allow_redirects=False,
-                timeout=self._timeout(timeouts),
+                timeout=_timeout_of(timeouts),
                 compress=None,
                 auto_decompress=True,
             )
@@ -157,7 +161,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._open()
-        timeout = self._timeout(request.extensions.get("timeout", {}))
+        timeouts = request.extensions.get("timeout", {})
+        timeout = _timeout_of(timeouts)
         body = await request.aread()
         with _sending(request):
             response = await session.request(
