@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from dataclasses import fields
 from typing import Any
 
 from translators.codec import (
@@ -74,21 +75,8 @@ _STATUS: dict[ErrorKind, int] = {
     ErrorKind.INTERNAL: 500,
     ErrorKind.UPSTREAM_TIMEOUT: 504,
 }
-_REPLY_KEYS = frozenset(
-    {
-        "operation",
-        "request_id",
-        "sessions",
-        "session",
-        "connections",
-        "token",
-        "total",
-        "affected",
-        "elapsed_ms",
-        "caller",
-        "extras",
-    }
-)
+# the keys of a canonical reply (translators.codec writes CanonicalResponse's fields by name)
+_REPLY_KEYS = frozenset(f.name for f in fields(CanonicalResponse)) - {"error"}
 _KIND_BY_STATUS = {
     400: ErrorKind.BAD_REQUEST,
     401: ErrorKind.UNAUTHENTICATED,
