@@ -4,6 +4,7 @@ the time formats the dialects use (RFC 3339, HTTP-date, C asctime)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -25,6 +26,16 @@ dialect echoes (a request id, ``debugInfo``) must still fit inside its reply env
 # of the nesting depth): far cheaper than a regex over digit-dense JSON.
 _SCAN_TABLE = bytes(0x30 if 0x30 <= b <= 0x39 else 0x5B if b == 0x7B else b for b in range(256))
 _LONG_RUN = b"0" * 19
+# The nesting depth of a document is read from its text: escapes dropped, every byte but
+# quotes and brackets deleted, strings (now only quotes and brackets) dropped, then innermost
+# "[]" pairs removed pass by pass; the number of passes is the depth. Two quotes side by side
+# are dropped first, in one C pass: they hold nothing, or join two strings that are both
+# dropped anyway, so only strings holding brackets are left for the regex. All of it costs a
+# few bytes per container, where walking the parsed tree costs ~0.2 us a value.
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+_BRACKETS = bytes(0x5B if b == 0x7B else 0x5D if b == 0x7D else b for b in range(256))
+_NOT_STRUCTURE = bytes(b for b in range(256) if b not in b'"[]{}')
 
 
 def _no_constants(name: str) -> Any:
@@ -51,31 +62,27 @@ def parse_json(data: bytes | str, *, what: str = "request body") -> Any:
         raise RosettaError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {exc.msg}") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise RosettaError(ErrorKind.BAD_REQUEST, f"{what} is not valid JSON: {exc}") from exc
-    if scanned.count(b"[") > MAX_JSON_DEPTH and json_depth(value) > MAX_JSON_DEPTH:
+    if scanned.count(b"[") > MAX_JSON_DEPTH and text_depth(raw) > MAX_JSON_DEPTH:
         raise RosettaError(
             ErrorKind.BAD_REQUEST, f"{what} is nested deeper than {MAX_JSON_DEPTH} levels"
         )
     return value
 
 
-def json_depth(value: Any) -> int:
-    """Levels of arrays and objects in a parsed JSON value (iterative: no recursion limit)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Iterable[Any] = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
+def text_depth(raw: bytes) -> int:
+    """Levels of arrays and objects in a document that is valid JSON (orjson has read it)."""
+    if b"\\" in raw:
+        raw = _ESCAPE.sub(b"", raw)
+    structure = raw.translate(_BRACKETS, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in structure:  # a string holds brackets
+        structure = _STRING.sub(b"", structure)
+    depth = 0
+    while structure:
+        structure = structure.replace(b"[]", b"")
         depth += 1
-        deepest = max(deepest, depth)
-        if deepest > MAX_JSON_DEPTH:
-            return deepest
-        stack.extend((child, depth) for child in children)
-    return deepest
+        if depth > MAX_JSON_DEPTH:
+            break
+    return depth
 
 
 def json_body(request: HttpRequest) -> Any:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from translators.contract import ErrorKind, RosettaError
-from translators.wire import MAX_JSON_DEPTH, parse_json
+from translators.wire import MAX_JSON_DEPTH, parse_json, text_depth
 
 _json_values = st.recursive(
     st.none()
@@ -62,6 +62,30 @@ def test_nesting_is_bounded(opening: str) -> None:
 def test_many_containers_side_by_side_are_not_deep() -> None:
     wide = "[" + ",".join(['{"a":[1]}'] * (MAX_JSON_DEPTH * 2)) + "]"
     assert len(parse_json(wide.encode())) == MAX_JSON_DEPTH * 2
+
+
+def _tree_depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_tree_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_tree_depth, value), default=0)
+    return 0
+
+
+_awkward_text = st.text(alphabet='[]{}"\\/ab\n\u00e9', max_size=8)
+_nested = st.recursive(
+    st.none() | st.integers() | _awkward_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_awkward_text, inner, max_size=4),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_nested, st.booleans())
+def test_depth_read_from_the_text_is_the_depth_of_the_value(value: Any, ascii_only: bool) -> None:
+    """Brackets, quotes and backslashes inside strings never change the depth read."""
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert text_depth(raw) == _tree_depth(value)
 
 
 @pytest.mark.parametrize("raw", [b"", b"{", b"NaN", b"[1,]", b"\xff", b'{"a": Infinity}'])
