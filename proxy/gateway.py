@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import structlog
 from starlette.types import Receive, Scope, Send
 
-from proxy import context
+from proxy import context, logs
 from proxy.asgi_http import read_body, request_from_scope, send_response
 from proxy.metrics import Metrics
 from proxy.router import Router
@@ -182,18 +182,19 @@ class Gateway:
                 m.upstream_errors.labels(inbound.backend, error.kind.value).inc()
         if not self.access_log:
             return
-        _log.info(
-            "request",
-            request_id=request_id,
-            method=http.method,
-            route=http.path,
-            client=http.client,
-            inbound=dialect or None,
-            backend=inbound.backend if inbound else None,
-            upstream=upstream_dialect or None,
-            operation=operation or None,
-            status=status,
-            outcome=outcome,
-            duration_ms=round(total * 1000, 3),
-            upstream_ms=round(upstream * 1000, 3),
+        logs.access(
+            {
+                "request_id": request_id,
+                "method": http.method,
+                "route": http.path,
+                "client": http.client,
+                "inbound": dialect or None,
+                "backend": inbound.backend if inbound else None,
+                "upstream": upstream_dialect or None,
+                "operation": operation or None,
+                "status": status,
+                "outcome": outcome,
+                "duration_ms": round(total * 1000, 3),
+                "upstream_ms": round(upstream * 1000, 3),
+            }
         )

