@@ -8,6 +8,11 @@ The dialect's reply is produced by its own ``encode_response`` from the canonica
 request (a bare canonical list request when there is no sample for the dialect). Dialects
 whose translator is still a placeholder are skipped with a note.
 
+A dialect may keep the rows of a reply undecoded and send them on unchanged to a caller of
+the same dialect (``translators/session_rows.py``), so "both" is the cost of proxying a list
+within one dialect. The "records" column is the cost when a caller's dialect needs every
+session as a whole record: ``decode_response`` plus reading each session.
+
 ``python bench/translators_micro.py [--iterations N] [--json FILE]``"""
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from translators.contract import (  # noqa: E402
     HttpResponse,
     Operation,
     RosettaError,
+    SessionRecord,
     Translator,
 )
 from translators.registry import available  # noqa: E402
@@ -132,6 +138,9 @@ def measure(cls: type[Translator], iterations: int) -> dict[str, Any]:
     def encode() -> HttpResponse:
         return translator.encode_response(decoded, request, http)
 
+    def records() -> list[SessionRecord]:
+        return list(decode().sessions or [])
+
     def both() -> HttpResponse:
         return translator.encode_response(decode(), request, http)
 
@@ -145,6 +154,7 @@ def measure(cls: type[Translator], iterations: int) -> dict[str, Any]:
         "payload_bytes": len(reply.body),
         "decode_us": _best(decode, iterations),
         "encode_us": _best(encode, iterations),
+        "records_us": _best(records, iterations),
         "translator_us": translator_us,
         "orjson_us": orjson_us,
         "ratio": round(translator_us / orjson_us, 2),
@@ -164,7 +174,7 @@ def table(report: dict[str, Any]) -> list[str]:
         "translator micro-benchmark: decode_response + encode_response of a 100-session list "
         f"vs orjson loads+dumps (target <= {TARGET_RATIO:.0f}x)",
         f"  {'dialect':<10} {'bytes':>7} {'decode':>9} {'encode':>9} {'both':>9} "
-        f"{'orjson':>9} {'ratio':>7}",
+        f"{'orjson':>9} {'ratio':>7} {'records':>9}",
     ]
     for name, r in report["dialects"].items():
         if r["status"] != "ok":
@@ -173,7 +183,7 @@ def table(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"  {name:<10} {r['payload_bytes']:>7} {r['decode_us']:>7.1f}us "
             f"{r['encode_us']:>7.1f}us {r['translator_us']:>7.1f}us "
-            f"{r['orjson_us']:>7.1f}us {r['ratio']:>6.1f}x"
+            f"{r['orjson_us']:>7.1f}us {r['ratio']:>6.1f}x {r['records_us']:>7.1f}us"
         )
     return lines
 

@@ -115,3 +115,4 @@ def test_smoke_json_has_memory_check_and_micro_benchmark(smoke: Smoke) -> None:
         assert result["status"] in ("ok", "skipped"), (name, result)
         if result["status"] == "ok":
             assert result["ratio"] > 0
+            assert result["records_us"] > 0
