@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from dataclasses import dataclass
+from os import urandom
 
 import structlog
 from starlette.types import Receive, Scope, Send
@@ -64,7 +64,7 @@ class Gateway:
         context.upstream_seconds.set(spent)
         http = request_from_scope(scope)
         supplied = http.headers.get("x-request-id", "")
-        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        request_id = supplied if _REQUEST_ID.match(supplied) else urandom(16).hex()
         http.headers["x-request-id"] = request_id
         context.request_id.set(request_id)
         match = self.router.match(http.method, http.path)

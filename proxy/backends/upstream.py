@@ -208,7 +208,7 @@ class HttpUpstream:
         # what client.build_request would add to each request, worked out once
         self._default_headers = dict(self.client.headers)
         self._extensions = {"timeout": self.client.timeout.as_dict()}
-        self._urls: dict[str, httpx.URL] = {}
+        self._urls: dict[str, tuple[httpx.URL, str]] = {}
         # the aiohttp transport's direct path decodes what it advertises itself
         self._direct = self.transport if isinstance(self.transport, AiohttpTransport) else None
         self._direct_headers = {**self._default_headers, "accept-encoding": "gzip, deflate"}
@@ -443,16 +443,17 @@ class HttpUpstream:
         finally:
             context.record_upstream_time(time.perf_counter() - started)
 
-    def _url(self, path: str, query: str) -> httpx.URL:
-        """The absolute URL of ``path?query``; parsed once per distinct target (a list or a
-        ping hits the same few URLs over and over), at most ``_URL_CACHE_SIZE`` kept."""
+    def _url(self, path: str, query: str) -> tuple[httpx.URL, str]:
+        """The absolute URL of ``path?query``, and its text; built once per distinct target (a
+        list or a ping hits the same few URLs over and over), at most ``_URL_CACHE_SIZE`` kept."""
         target = path + (f"?{query}" if query else "")
         url = self._urls.get(target)
         if url is None:
-            url = self.client.base_url.join(target.lstrip("/")) if target else self.client.base_url
+            base = self.client.base_url
+            joined = base.join(target.lstrip("/")) if target else base
             if len(self._urls) >= _URL_CACHE_SIZE:
                 self._urls.clear()
-            self._urls[target] = url
+            url = self._urls[target] = (joined, str(joined))
         return url
 
     async def _exchange(self, request: HttpRequest) -> HttpResponse:
@@ -460,7 +461,7 @@ class HttpUpstream:
             try:
                 status, headers, body = await self._direct.exchange(
                     request.method,
-                    str(self._url(request.path, request.query_string)),
+                    self._url(request.path, request.query_string)[1],
                     {**self._direct_headers, **request.headers},
                     request.body,
                     timeouts=self._extensions["timeout"],
@@ -471,7 +472,7 @@ class HttpUpstream:
             return HttpResponse(status, headers, body)
         outgoing = httpx.Request(
             request.method,
-            self._url(request.path, request.query_string),
+            self._url(request.path, request.query_string)[0],
             headers={**self._default_headers, **request.headers},
             content=request.body,
             extensions=self._extensions,

@@ -5,6 +5,7 @@ console exporter in a real server process, and no OpenTelemetry at all when trac
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -284,6 +285,7 @@ def test_traceparent_reaches_a_real_upstream_with_the_same_trace_id(
     assert (version, trace_id, flags) == ("00", TRACE_ID, "01")
     assert parent != CALLER_SPAN  # Rosetta's own CLIENT span is the upstream's parent
     assert received["x-request-id"] == reply.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", received["x-request-id"])  # generated: 128 random bits
     # the console exporter wrote the same trace, one JSON line per span, in the real process;
     # the request's own span ends once the reply is sent, so it may be written just after it
     expected = {"POST rosetta:operation", "decode", "backend", "upstream POST", "encode"}
