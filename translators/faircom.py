@@ -92,6 +92,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
+
 from translators.contract import (
     CallerInfo,
     CanonicalRequest,
@@ -109,8 +111,8 @@ from translators.contract import (
     Translator,
     UpstreamChannel,
 )
-from translators.session_rows import Brief
-from translators.wire import dump_json, json_response, parse_json
+from translators.session_rows import Brief, SessionRows
+from translators.wire import JSON_CONTENT_TYPE, dump_json, json_response, parse_json
 
 NAME = "faircom"
 TOKEN_ERROR = 12031
@@ -231,6 +233,18 @@ class _Envelope:
     def action(self) -> str | None:
         value = self.body.get("action")
         return value if isinstance(value, str) else None
+
+
+def _json_reply(status: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> HttpResponse:
+    """``json_response(status, body, headers)``, byte for byte, about twice as fast on a list
+    reply: orjson without ``OPT_NON_STR_KEYS``, which changes nothing for string keys and is
+    what halves orjson's speed; a body it refuses (a key that is not a string, an integer
+    beyond 64 bits) goes to ``json_response`` as before."""
+    try:
+        data = orjson.dumps(body, option=orjson.OPT_NAIVE_UTC)
+    except TypeError:
+        return json_response(status, body, headers)
+    return HttpResponse(status, [JSON_CONTENT_TYPE, *headers], data)
 
 
 def _mask(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -465,15 +479,17 @@ class FairComTranslator(Translator):
         elif response.request_id is not None:
             body["requestId"] = response.request_id
         db_variant = envelope.body.get("api") == "db"
-        shown = _mask(envelope.body)
-        if db_variant:
-            body["schema"] = DB_SCHEMA
-            body.update(
-                (k, shown[k]) for k in ("api", "apiVersion", "action", "params") if k in shown
-            )
-            body["debugInfo"] = {}
-        if envelope.body.get("debug") == "max":
-            body["debugInfo"] = {"request": shown}
+        debug_max = envelope.body.get("debug") == "max"
+        if db_variant or debug_max:
+            shown = _mask(envelope.body)
+            if db_variant:
+                body["schema"] = DB_SCHEMA
+                body.update(
+                    (k, shown[k]) for k in ("api", "apiVersion", "action", "params") if k in shown
+                )
+                body["debugInfo"] = {}
+            if debug_max:
+                body["debugInfo"] = {"request": shown}
         error = response.error
         headers: list[tuple[str, str]] = []
         status = 200
@@ -487,7 +503,7 @@ class FairComTranslator(Translator):
             if error.context.get("http_status") == 405:
                 status = 405
                 headers.append(("allow", "POST"))
-            return json_response(status, body, headers)
+            return _json_reply(status, body, headers)
         action = (
             request.extras.get(self.name, {}).get("action") if request is not None else None
         ) or envelope.action
@@ -500,7 +516,7 @@ class FairComTranslator(Translator):
             body["authToken"] = response.token
         body["errorCode"] = 0
         body["errorMessage"] = ""
-        return json_response(status, body, headers)
+        return _json_reply(status, body, headers)
 
     @staticmethod
     def _lenient_body(raw: bytes) -> dict[str, Any]:
@@ -697,10 +713,10 @@ class FairComTranslator(Translator):
             decoded.session = record
             decoded.caller = CallerInfo(user=record.user, session_id=record.id)
         elif op is Operation.LIST:
-            records = [self.record_of(obj, own) for obj in self.sessions_of(result)]
+            records, keys = self.reply_rows(result)
             decoded.sessions = records
             decoded.total = len(records)
-            decoded.caller = _caller_from(records, own)
+            decoded.caller = _caller_by_key(records, keys, own)
         elif op is Operation.ALTER:
             if result:
                 decoded.session = self.record_of(result, own)
@@ -749,15 +765,47 @@ class FairComTranslator(Translator):
             raise RosettaError(ErrorKind.UPSTREAM_ERROR, "FairCom 'sessions' is not a list")
         return sessions
 
-    def record_of(self, obj: dict[str, Any], own_token: str | None) -> SessionRecord:
-        """A FairCom session object as a canonical record (id from its token, see token_id)."""
+    def reply_rows(
+        self, result: dict[str, Any], now: float | None = None
+    ) -> tuple[SessionRows, list[str]]:
+        """The sessions of a list reply, and the key ``session:<id>`` of each: objects of the
+        listed shape (``is_listed``) are kept as received, any other is decoded at once, so a
+        malformed reply still fails here, as an upstream_error. ``now`` is when the reply
+        came (default: the current time)."""
+        sessions = result.get("sessions", [])
+        keys = listed_tokens(sessions) if type(sessions) is list else None
+        if keys is not None and all(keys):  # the usual reply: every object kept
+            undecoded: list[SessionRecord | None] = [None] * len(keys)
+            rows = SessionRows(_LISTED_ROWS, sessions, [None] * len(keys), undecoded)
+            return rows, keys  # type: ignore[return-value]  # all(keys): no None
+        sessions = self.sessions_of(result)  # refuses what is not a list of objects
+        assert keys is not None
+        now = time.time() if now is None else now
+        records = [
+            None if key is not None else self.record_of(obj, None, now)
+            for key, obj in zip(keys, sessions, strict=True)
+        ]
+        ids = [
+            SESSION_ID_PREFIX + record.id if record is not None else key or ""
+            for key, record in zip(keys, records, strict=True)
+        ]
+        return SessionRows(_LISTED_ROWS, sessions, [None] * len(keys), records), ids
+
+    def record_of(
+        self, obj: dict[str, Any], own_token: str | None, now: float | None = None
+    ) -> SessionRecord:
+        """A FairCom session object as a canonical record (id from its token, see token_id);
+        ``now`` (default: the current time) is when the reply came, for ``idle_seconds``."""
         token = obj.get("authToken")
         if not isinstance(token, str) or not token:
             raise RosettaError(ErrorKind.UPSTREAM_ERROR, "FairCom session without an authToken")
         user, description = obj.get("username"), obj.get("description")
         started = _parse_ts(obj.get("sessionStartTimestamp"))
         accessed = _parse_ts(obj.get("sessionLastAccessedTimestamp"))
-        idle = max(0.0, time.time() - accessed.timestamp()) if accessed else 0.0
+        if accessed is None:
+            idle = 0.0
+        else:
+            idle = max(0.0, (time.time() if now is None else now) - accessed.timestamp())
         database = obj.get("defaultDatabaseName")
         return SessionRecord(
             id=token_id(token),
@@ -776,6 +824,79 @@ class FairComTranslator(Translator):
         return await _Call(self, request, upstream).run()
 
 
+_LISTED_KEYS = frozenset({"authToken", "username", "description"})
+_PREFIX_LENGTH = len(SESSION_ID_PREFIX)
+
+
+def is_listed(obj: Any) -> bool:
+    """Whether a session object has the listed shape: what ``listSessions`` answers for a
+    session that is not the caller's, exactly ``authToken``, ``username`` and
+    ``description``, all strings, the token a ``session:<id>``. Such an object decodes
+    without error, to ``_record_of_listed``, and equals the object ``listSessions`` renders
+    for that record (``_list_rows``)."""
+    if type(obj) is not dict or obj.keys() != _LISTED_KEYS:
+        return False
+    token, user, description = obj["authToken"], obj["username"], obj["description"]
+    return (
+        type(token) is str
+        and type(user) is str
+        and type(description) is str
+        and token.startswith(SESSION_ID_PREFIX)
+    )
+
+
+def listed_tokens(sessions: list[Any]) -> list[str | None]:
+    """The ``authToken`` of each session object that ``is_listed``, else ``None``. One pass
+    over the usual reply, where every object has that shape; a pass with ``is_listed`` when
+    some object is not even a dict with the three keys."""
+    try:
+        return [
+            token
+            if len(obj) == 3
+            and str is type(token := obj["authToken"]) is type(obj["username"])
+            and type(obj["description"]) is str
+            and token[:_PREFIX_LENGTH] == SESSION_ID_PREFIX
+            else None
+            for obj in sessions
+        ]
+    except (KeyError, TypeError):  # a non-object, or three keys but not these
+        return [obj["authToken"] if is_listed(obj) else None for obj in sessions]
+
+
+def _record_of_listed(obj: dict[str, Any]) -> SessionRecord:
+    """The record of an entry of the listed shape: what ``record_of`` gives, built directly
+    (``tests/faircom/test_records.py`` holds the two to the same results)."""
+    # id, user, client_address, service, database, state, connected_at, idle_seconds,
+    # last_command, node_id, description, connections, extras
+    return SessionRecord(
+        obj["authToken"][_PREFIX_LENGTH:], obj["username"], "", "", "", "active", None, 0.0,
+        "", "", obj["description"], [], {NAME: {}},
+    )  # fmt: skip
+
+
+class ListedRows:
+    """How entries of the listed shape kept undecoded are read later: the ``RowCodec`` of the
+    ``SessionRows`` of a FairCom list reply."""
+
+    __slots__ = ()
+    brief_fields: Mapping[str, str] = {
+        "id": f'row["authToken"][{_PREFIX_LENGTH}:]',
+        "user": 'row["username"]',
+        "client_address": '""',
+        "service": '""',
+        "database": '""',
+        "state": '"active"',
+        "idle_seconds": "0.0",
+        "last_command": '""',
+        "node_id": '""',
+        "description": 'row["description"]',
+    }
+
+    def decode(self, row: dict[str, Any], context: Any) -> SessionRecord:
+        return _record_of_listed(row)
+
+
+_LISTED_ROWS = ListedRows()
 _LIST_FIELDS = Brief("id", "user", "description")
 
 
@@ -784,6 +905,8 @@ def _list_rows(
 ) -> list[dict[str, Any]]:
     """``listSessions`` entries: each session's id (the caller's own session shows its
     token), user and description; only the sessions in ``ids`` when it is given."""
+    if ids is None and type(records) is SessionRows and type(records.codec) is ListedRows:
+        return _kept_list_rows(records, own_id, own_token)
     rows = _LIST_FIELDS(records)
     if ids is not None:
         rows = [row for row in rows if row[0] in ids]
@@ -795,6 +918,47 @@ def _list_rows(
         }
         for id_, user, description in rows
     ]
+
+
+def _kept_list_rows(
+    records: SessionRows, own_id: str | None, own_token: Any
+) -> list[dict[str, Any]]:
+    """``_list_rows`` of a FairCom list reply's sessions: an object kept as received is sent
+    on as it came, since it equals the entry its record renders to (the same keys and values;
+    only an upstream that orders the three keys differently sees them in its order), but the
+    caller's own session, which shows the caller's token, and objects decoded on arrival are
+    rendered."""
+
+    def rendered(record: SessionRecord) -> dict[str, Any]:
+        return {
+            "authToken": own_token if record.id == own_id else SESSION_ID_PREFIX + record.id,
+            "username": record.user,
+            "description": record.description,
+        }
+
+    if own_id is None:
+        return [row if record is None else rendered(record) for row, _, record in records.entries()]
+    own_key = SESSION_ID_PREFIX + own_id
+    return [
+        row
+        if record is None and row["authToken"] != own_key
+        else rendered(record or _record_of_listed(row))
+        for row, _, record in records.entries()
+    ]
+
+
+def _caller_by_key(
+    records: Sequence[SessionRecord], keys: list[str], own_token: str | None
+) -> CallerInfo | None:
+    """``_caller_from`` for a list reply whose sessions' keys (``session:<id>``) are known,
+    without decoding the sessions that are not the caller's."""
+    if not own_token:
+        return None
+    own_id = token_id(own_token)
+    own_key = SESSION_ID_PREFIX + own_id
+    if own_key not in keys:
+        return None
+    return CallerInfo(user=records[keys.index(own_key)].user, session_id=own_id)
 
 
 def _caller_from(records: list[SessionRecord], own_token: str | None) -> CallerInfo | None:
@@ -954,8 +1118,8 @@ class _Call:
                 token = obj.get("authToken")
                 if isinstance(token, str) and token in objects:
                     objects[token] = {**objects[token], **obj}
-        own = self._token
-        return [self.tr.record_of(obj, own) for obj in objects.values()]
+        own, now = self._token, time.time()
+        return [self.tr.record_of(obj, own, now) for obj in objects.values()]
 
     def _filtered(self, records: list[SessionRecord]) -> list[SessionRecord]:
         f = self.request.filters
