@@ -90,7 +90,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import orjson
 
@@ -777,7 +777,7 @@ class FairComTranslator(Translator):
         if keys is not None and all(keys):  # the usual reply: every object kept
             undecoded: list[SessionRecord | None] = [None] * len(keys)
             rows = SessionRows(_LISTED_ROWS, sessions, [None] * len(keys), undecoded)
-            return rows, keys  # type: ignore[return-value]  # all(keys): no None
+            return rows, cast("list[str]", keys)  # all(keys): no None
         sessions = self.sessions_of(result)  # refuses what is not a list of objects
         assert keys is not None
         now = time.time() if now is None else now
