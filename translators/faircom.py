@@ -92,8 +92,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, cast
 
-import orjson
-
 from translators.contract import (
     CallerInfo,
     CanonicalRequest,
@@ -112,7 +110,7 @@ from translators.contract import (
     UpstreamChannel,
 )
 from translators.session_rows import Brief, SessionRows
-from translators.wire import JSON_CONTENT_TYPE, dump_json, json_response, parse_json
+from translators.wire import dump_json, json_response, parse_json
 
 NAME = "faircom"
 TOKEN_ERROR = 12031
@@ -233,18 +231,6 @@ class _Envelope:
     def action(self) -> str | None:
         value = self.body.get("action")
         return value if isinstance(value, str) else None
-
-
-def _json_reply(status: int, body: dict[str, Any], headers: list[tuple[str, str]]) -> HttpResponse:
-    """``json_response(status, body, headers)``, byte for byte, about twice as fast on a list
-    reply: orjson without ``OPT_NON_STR_KEYS``, which changes nothing for string keys and is
-    what halves orjson's speed; a body it refuses (a key that is not a string, an integer
-    beyond 64 bits) goes to ``json_response`` as before."""
-    try:
-        data = orjson.dumps(body, option=orjson.OPT_NAIVE_UTC)
-    except TypeError:
-        return json_response(status, body, headers)
-    return HttpResponse(status, [JSON_CONTENT_TYPE, *headers], data)
 
 
 def _mask(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -503,7 +489,7 @@ class FairComTranslator(Translator):
             if error.context.get("http_status") == 405:
                 status = 405
                 headers.append(("allow", "POST"))
-            return _json_reply(status, body, headers)
+            return json_response(status, body, headers)
         action = (
             request.extras.get(self.name, {}).get("action") if request is not None else None
         ) or envelope.action
@@ -516,7 +502,7 @@ class FairComTranslator(Translator):
             body["authToken"] = response.token
         body["errorCode"] = 0
         body["errorMessage"] = ""
-        return _json_reply(status, body, headers)
+        return json_response(status, body, headers)
 
     @staticmethod
     def _lenient_body(raw: bytes) -> dict[str, Any]:

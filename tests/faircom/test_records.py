@@ -27,7 +27,7 @@ from translators.contract import (
 )
 from translators.faircom import FairComTranslator, is_listed, listed_tokens
 from translators.session_rows import BRIEF_FIELDS, Brief, SessionRows
-from translators.wire import dump_json, json_response
+from translators.wire import dump_json
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC).timestamp()
 OWN_TOKEN = "own-live-token-3f9a"
@@ -268,32 +268,3 @@ def test_a_faircom_caller_gets_the_same_list_from_kept_rows(
     assert _without_last_access(described) == _without_last_access(
         _encoded(eager, "describeSessions", own, caller)
     )
-
-
-_json_keys = st.one_of(st.text(max_size=4), st.integers(-5, 5), st.booleans())
-_json_values = st.recursive(
-    st.one_of(
-        st.none(),
-        st.booleans(),
-        st.integers(min_value=-(2**70), max_value=2**70),
-        st.floats(allow_nan=False, allow_infinity=False),
-        st.text(max_size=6),
-        st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1)),
-        st.datetimes(
-            min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-        ),
-    ),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(_json_keys, inner, max_size=3)
-    ),
-    max_leaves=12,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.text(max_size=6), _json_values, max_size=4), st.booleans())
-def test_replies_are_serialised_as_json_response_does(body: dict[str, Any], allow: bool) -> None:
-    headers = [("allow", "POST")] if allow else []
-    fast = faircom._json_reply(405 if allow else 200, body, list(headers))
-    general = json_response(405 if allow else 200, body, headers)
-    assert (fast.status, fast.headers, fast.body) == (general.status, general.headers, general.body)
