@@ -559,7 +559,7 @@ def _time(response: CanonicalResponse) -> int:
 
 def _success_payload(operation: Operation, response: CanonicalResponse) -> tuple[int, Any]:
     if operation is Operation.LIST:
-        sessions = [records.session_to_json(s) for s in response.sessions or []]
+        sessions = records.sessions_to_json(response.sessions or [])
         total = response.total if response.total is not None else len(sessions)
         return len(sessions), {"sessions": sessions, "total": total}
     if operation is Operation.GET:
@@ -628,7 +628,7 @@ def _read_payload(response: CanonicalResponse, payload: Any, rows: Any) -> None:
             items = payload.get("sessions") if isinstance(payload, dict) else payload
             if not isinstance(items, list):
                 raise records.upstream_error("list-sessions p has no 'sessions' list")
-            response.sessions = [records.session_from_json(s) for s in items]
+            response.sessions = records.reply_rows(items)
             total = payload.get("total") if isinstance(payload, dict) else None
             valid_total = isinstance(total, int) and not isinstance(total, bool)
             response.total = total if valid_total else len(response.sessions)
