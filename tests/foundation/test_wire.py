@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from translators.contract import ErrorKind, RosettaError
-from translators.wire import MAX_JSON_DEPTH, dump_json, parse_json, text_depth
+from translators.wire import MAX_JSON_DEPTH, parse_json, text_depth
 
 _json_values = st.recursive(
     st.none()
@@ -95,29 +94,3 @@ def test_invalid_json_is_a_bad_request(raw: bytes) -> None:
         parse_json(raw)
     assert caught.value.kind is ErrorKind.BAD_REQUEST
     assert "is not valid JSON" in caught.value.message
-
-
-_keyed_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=4),
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=3) | st.integers(-9, 9), inner, max_size=3)
-    ),
-    max_leaves=15,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_keyed_values)
-def test_dump_json_writes_what_the_non_string_key_option_writes(value: Any) -> None:
-    """Trying without OPT_NON_STR_KEYS first never changes a byte of the output."""
-    try:
-        expected = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC)
-    except TypeError:  # an integer beyond 64 bits: the standard library writes it
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-        expected = text.encode()
-    assert dump_json(value) == expected
