@@ -29,6 +29,8 @@ from translators.jump.records import (
     connection_from_jump,
     connection_to_jump,
     session_from_jump,
+    session_objects,
+    session_rows,
     session_to_jump,
 )
 from translators.jump.wire import (
@@ -478,7 +480,9 @@ class JumpTranslator(Translator):
             data = LOGOUT_SUCCESS
         elif operation is Operation.LIST:
             sessions = response.sessions or []
-            data = [_project(session_to_jump(s), request.fields) for s in sessions]
+            data = session_objects(sessions)
+            if request.fields:
+                data = [_project(item, request.fields) for item in data]
             total = response.total if response.total is not None else len(sessions)
             service["totalCount"] = str(total)
             item = "session"
@@ -607,7 +611,7 @@ class JumpTranslator(Translator):
                 items = result.get("sessions") if isinstance(result, dict) else result
                 if not isinstance(items, list):
                     raise RosettaError(ErrorKind.UPSTREAM_ERROR, "listSessions answered no list")
-                decoded.sessions = [session_from_jump(s) for s in items]
+                decoded.sessions = session_rows(items)
                 total = _service_header(data).get("totalCount")
                 decoded.total = (
                     int(total) if isinstance(total, str | int) and str(total).isdigit() else None
