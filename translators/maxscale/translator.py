@@ -71,7 +71,7 @@ import base64
 import binascii
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -109,6 +109,8 @@ from translators.maxscale.documents import (
     session_from_jsonapi,
 )
 from translators.maxscale.paths import ALL_METHODS, Endpoint, Format, Resource, parse_endpoint
+from translators.maxscale.rows import USUAL_ROWS, reply_rows, resource_of_usual
+from translators.session_rows import SessionRows
 from translators.wire import JSON_CONTENT_TYPE, dump_json, parse_json
 
 _ERRORS: dict[ErrorKind, tuple[int, str]] = {
@@ -497,7 +499,9 @@ class MaxScaleTranslator(Translator):
                     ErrorKind.UNSUPPORTED_OPERATION, "a maxscale upstream has no node ids"
                 )
             listed = await self._exchange(_listing(request), mode, upstream)
-            sessions = [s for s in listed.sessions or [] if _matches(s, request.filters)]
+            sessions = listed.sessions or []
+            if request.filters != _NO_FILTERS:  # else every session matches: none is decoded
+                sessions = [s for s in sessions if _matches(s, request.filters)]
             if op is Operation.LIST:
                 end = None if request.limit is None else request.offset + request.limit
                 listed.sessions, listed.total = sessions[request.offset : end], len(sessions)
@@ -683,14 +687,24 @@ def _base_url(http: HttpRequest, endpoint: Endpoint) -> str:
 def _json(
     status: int, value: Any, pretty: bool, headers: list[tuple[str, str]] | None = None
 ) -> HttpResponse:
-    body = orjson.dumps(value, option=orjson.OPT_INDENT_2) if pretty else dump_json(value)
+    body = orjson.dumps(value, option=orjson.OPT_INDENT_2) if pretty else _compact(value)
     return HttpResponse(status, [JSON_CONTENT_TYPE, *(headers or [])], body)
+
+
+def _compact(value: Any) -> bytes:
+    """What ``dump_json`` writes. orjson writes a document whose keys are all strings about
+    twice as fast without ``OPT_NON_STR_KEYS``; any other document (orjson refuses it with a
+    TypeError, as it does integers beyond 64 bits) goes to ``dump_json``."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC)
+    except TypeError:
+        return dump_json(value)
 
 
 def _collection(
     response: CanonicalResponse, base: str, query: params.JsonApiQuery, http: HttpRequest
 ) -> dict[str, Any]:
-    resources = [jsonapi_session(s, base) for s in response.sessions or []]
+    resources = _resources(response.sessions or [], base)
     self_link = f"{base}/v1/sessions/"
     total = response.total if response.total is not None else len(resources)
     if query.filters:
@@ -717,6 +731,21 @@ def _collection(
         document["meta"] = {"total": total}
     document["data"] = [params.sparse(r, query.fields) for r in resources]
     return document
+
+
+def _resources(records: Sequence[SessionRecord], base: str) -> list[dict[str, Any]]:
+    """The ``sessions`` resource of each record. A resource a JSON:API upstream sent in the
+    usual shape is rendered straight from what it sent, which gives the resource its record
+    renders (``tests/maxscale/test_rows.py``) at a fraction of the cost."""
+    now = time.time()
+    if type(records) is SessionRows and records.codec is USUAL_ROWS:
+        return [
+            resource_of_usual(row, moment, base, now)
+            if record is None
+            else jsonapi_session(record, base, now)
+            for row, moment, record in records.entries()
+        ]
+    return [jsonapi_session(record, base, now) for record in records]
 
 
 def _error_response(fmt: Format, error: RosettaError) -> HttpResponse:
@@ -824,13 +853,14 @@ def _upstream_json(response: HttpResponse) -> Any:
         ) from None
 
 
-def _decode_list(body: Any) -> list[SessionRecord]:
+def _decode_list(body: Any) -> Sequence[SessionRecord]:
+    """A draft array decoded, or a JSON:API document's resources kept as ``SessionRows``."""
     if isinstance(body, list):
         return [session_from_draft(s) for s in body]
     data = body.get("data") if isinstance(body, dict) else None
     if not isinstance(data, list):
         raise RosettaError(ErrorKind.UPSTREAM_ERROR, "maxscale upstream: no session list")
-    return [session_from_jsonapi(r) for r in data]
+    return reply_rows(data)
 
 
 def _decode_one(body: Any) -> SessionRecord:
@@ -845,6 +875,9 @@ def _listing(request: CanonicalRequest) -> CanonicalRequest:
     return CanonicalRequest(
         Operation.LIST, request.dialect, request.request_id, principal=request.principal
     )
+
+
+_NO_FILTERS = Filters()
 
 
 def _matches(record: SessionRecord, filters: Filters) -> bool:
