@@ -145,11 +145,9 @@ def resource_of_usual(
     ``now``, and the few that are rendered differently; its links pointing at ``base``."""
     attributes, relationships = resource["attributes"], resource["relationships"]
     alive = now - moment[1]
-    rendered = {
-        **attributes,
-        "seconds_alive": round(alive if alive > 0.0 else 0.0, 3),
-        "parameters": {**DEFAULT_PARAMETERS, **attributes["parameters"]},
-    }
+    rendered = attributes.copy()
+    rendered["seconds_alive"] = round(alive if alive > 0.0 else 0.0, 3)
+    rendered["parameters"] = {**DEFAULT_PARAMETERS, **attributes["parameters"]}
     idle, connections = attributes["idle"], attributes["connections"]
     if type(idle) is int:
         rendered["idle"] = float(idle)
