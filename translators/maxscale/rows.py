@@ -55,25 +55,21 @@ _ATTRIBUTES = tuple(name for name in _ATTRIBUTES_WITH_USER if name != "user")
 """The same without ``user`` (which is not rendered when empty)."""
 
 
-def _plain_links(relationship: Any) -> bool:
-    """Whether a relationship is an object whose ``data`` lists identifiers with string ids."""
-    if type(relationship) is not dict:
-        return False
-    data = relationship.get("data")
-    if type(data) is not list:
-        return False
-    for identifier in data:
-        if type(identifier) is not dict or type(identifier.get("id")) is not str:
-            return False
-    return True
-
-
 def _usual_relationships(relationships: Any) -> bool:
-    """``services`` and optionally ``filters``, both plain, nothing else."""
-    if type(relationships) is not dict or not _plain_links(relationships.get("services")):
+    """``services`` and optionally ``filters``, nothing else, each an object whose ``data``
+    lists identifiers with string ids."""
+    if type(relationships) is not dict:
         return False
-    size = len(relationships)
-    return size == 1 or (size == 2 and _plain_links(relationships.get("filters")))
+    for name, relationship in relationships.items():
+        if name != "services" and name != "filters":
+            return False
+        data = relationship.get("data") if type(relationship) is dict else None
+        if type(data) is not list:
+            return False
+        for identifier in data:
+            if type(identifier) is not dict or type(identifier.get("id")) is not str:
+                return False
+    return "services" in relationships
 
 
 def usual_moment(resource: Any) -> Moment | None:
