@@ -28,7 +28,7 @@ from translators.maxscale import documents, rows, translator
 from translators.maxscale.documents import jsonapi_session, session_from_jsonapi
 from translators.maxscale.translator import MaxScaleTranslator
 from translators.session_rows import BRIEF_FIELDS, Brief, SessionRows
-from translators.wire import dump_json, format_http_date, parse_http_date
+from translators.wire import format_http_date, parse_http_date
 
 BASE = "http://maxscale.example:8989"
 NOW = 1_767_322_800.25  # 2026-01-02, with a fraction of a second
@@ -412,24 +412,6 @@ def test_an_http_date_read_by_hand_is_the_one_strptime_reads(text: str) -> None:
     if parsed is not None:
         assert parsed[0] == parse_http_date(text)
         assert documents.http_date(parsed[0]) == text
-
-
-_json_like = st.recursive(
-    _scalars | st.datetimes(),
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.dictionaries(st.text(max_size=4) | st.integers(-3, 3), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_json_like)
-def test_replies_are_written_as_dump_json_writes_them(value: Any) -> None:
-    """Without non-string keys orjson writes faster; with them (or integers beyond 64 bits)
-    the reply goes to ``dump_json``: the bytes are the same."""
-    assert translator._compact(value) == dump_json(value)
 
 
 def test_the_date_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -687,18 +687,8 @@ def _base_url(http: HttpRequest, endpoint: Endpoint) -> str:
 def _json(
     status: int, value: Any, pretty: bool, headers: list[tuple[str, str]] | None = None
 ) -> HttpResponse:
-    body = orjson.dumps(value, option=orjson.OPT_INDENT_2) if pretty else _compact(value)
+    body = orjson.dumps(value, option=orjson.OPT_INDENT_2) if pretty else dump_json(value)
     return HttpResponse(status, [JSON_CONTENT_TYPE, *(headers or [])], body)
-
-
-def _compact(value: Any) -> bytes:
-    """What ``dump_json`` writes. orjson writes a document whose keys are all strings about
-    twice as fast without ``OPT_NON_STR_KEYS``; any other document (orjson refuses it with a
-    TypeError, as it does integers beyond 64 bits) goes to ``dump_json``."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC)
-    except TypeError:
-        return dump_json(value)
 
 
 def _collection(
