@@ -3,6 +3,8 @@ the session files ``rosetta emulate --sessions`` loads, and what session stores 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +19,32 @@ from translators.contract import (
     RosettaError,
     SessionRecord,
 )
+from translators.session_rows import BRIEF_FIELDS, SessionRows
+
+SESSION_KEYS = (
+    "id",
+    "user",
+    "client_address",
+    "service",
+    "database",
+    "state",
+    "connected_at",
+    "idle_seconds",
+    "last_command",
+    "node_id",
+    "description",
+    "connections",
+    "extras",
+)
+"""The keys of a session as ``session_to_json`` writes it, in its order."""
+CONNECTION_KEYS = ("server", "state", "role", "reads", "writes", "extras")
+"""The keys of a connection as ``connection_to_json`` writes it, in its order."""
+# a timestamp exactly as format_rfc3339 writes it (4-digit year from 0001, a fraction only
+# when it is not zero); the day-of-month is checked against the month separately from 29 on
+_RFC3339_AS_WRITTEN = re.compile(
+    r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.(?!000000)[0-9]{6})?Z"
+)
 
 
 def format_rfc3339(moment: datetime | None) -> str | None:
@@ -25,6 +53,21 @@ def format_rfc3339(moment: datetime | None) -> str | None:
         return None
     text = moment.astimezone(UTC).isoformat()
     return text.replace("+00:00", "Z")
+
+
+def is_rfc3339_as_written(text: str) -> bool:
+    """Whether ``text`` is a timestamp exactly as ``format_rfc3339`` writes one, so that
+    ``format_rfc3339(parse_rfc3339(text)) == text`` and ``datetime.fromisoformat`` reads it
+    as ``parse_rfc3339`` does."""
+    if _RFC3339_AS_WRITTEN.fullmatch(text) is None:
+        return False
+    if text[8:10] < "29":  # every month has 28 days
+        return True
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:  # the 29th, 30th or 31st of a month without it
+        return False
+    return True
 
 
 def parse_rfc3339(text: Any) -> datetime | None:
@@ -82,6 +125,83 @@ def session_to_json(record: SessionRecord) -> dict[str, Any]:
 
 
 def session_from_json(data: Any) -> SessionRecord:
+    """A canonical session (as ``session_to_json`` writes it, or any looser shape) as a
+    record. A session exactly as written (``is_usual_session``) takes ``_session_of_usual``,
+    any other ``_session_of_any_shape``; both give the same record."""
+    if is_usual_session(data):
+        return _session_of_usual(data)
+    return _session_of_any_shape(data)
+
+
+def is_usual_session(data: Any) -> bool:
+    """Whether ``data`` is a session exactly as ``session_to_json`` writes one: a dict with
+    ``SESSION_KEYS`` in that order, a non-empty string id, string fields, a number of idle
+    seconds, ``connected_at`` as ``format_rfc3339`` writes it (or null), connections each as
+    ``connection_to_json`` writes one, and an extras object. Such a session decodes without
+    error, fast, and ``session_to_json`` of its record is equal to it, key order included."""
+    if type(data) is not dict or tuple(data) != SESSION_KEYS:
+        return False
+    (session_id, user, address, service, database, state, connected_at, idle, command,
+     node_id, description, connections, extras) = data.values()  # fmt: skip
+    return (
+        type(session_id) is str
+        and session_id != ""
+        and type(user) is str
+        and type(address) is str
+        and type(service) is str
+        and type(database) is str
+        and type(state) is str
+        and type(command) is str
+        and type(node_id) is str
+        and type(description) is str
+        and (type(idle) is int or type(idle) is float)
+        and type(extras) is dict
+        and type(connections) is list
+        and (not connections or all(map(is_usual_connection, connections)))
+        and (
+            connected_at is None
+            or (type(connected_at) is str and is_rfc3339_as_written(connected_at))
+        )
+    )
+
+
+def is_usual_connection(data: Any) -> bool:
+    """Whether ``data`` is a connection exactly as ``connection_to_json`` writes one."""
+    if type(data) is not dict or tuple(data) != CONNECTION_KEYS:
+        return False
+    server, state, role, reads, writes, extras = data.values()
+    return (
+        type(server) is str
+        and type(state) is str
+        and type(role) is str
+        and type(reads) is int
+        and type(writes) is int
+        and type(extras) is dict
+    )
+
+
+def _session_of_usual(data: dict[str, Any]) -> SessionRecord:
+    """The record of a session that ``is_usual_session``: the same as
+    ``_session_of_any_shape`` gives, without per-field type dispatch and built positionally
+    in ``SessionRecord`` field order."""
+    (session_id, user, address, service, database, state, connected_at, idle, command,
+     node_id, description, connections, extras) = data.values()  # fmt: skip
+    return SessionRecord(
+        session_id, user, address, service, database, state,
+        None if connected_at is None else datetime.fromisoformat(connected_at), idle, command,
+        node_id, description, [_connection_of_usual(c) for c in connections] if connections else [],
+        extras or {},
+    )  # fmt: skip
+
+
+def _connection_of_usual(data: dict[str, Any]) -> Connection:
+    """The connection of one that ``is_usual_connection``, as ``connection_from_json``."""
+    server, state, role, reads, writes, extras = data.values()
+    return Connection(server, state, role, reads, writes, extras or {})
+
+
+def _session_of_any_shape(data: Any) -> SessionRecord:
+    """The general decoding: fields may be missing, null, or of the wrong type (refused)."""
     if not isinstance(data, dict):
         raise RosettaError(ErrorKind.BAD_REQUEST, "a session must be an object")
     raw_id = data.get("id")
@@ -108,6 +228,43 @@ def session_from_json(data: Any) -> SessionRecord:
         connections=[connection_from_json(c) for c in connections],
         extras=_dict(data, "extras"),
     )
+
+
+class UsualRows:
+    """How the sessions of a canonical list that were kept undecoded (each
+    ``is_usual_session``) are read later: the ``RowCodec`` of their ``SessionRows``."""
+
+    __slots__ = ()
+    brief_fields: Mapping[str, str] = {name: f"row[{name!r}]" for name in BRIEF_FIELDS}
+
+    def decode(self, row: dict[str, Any], context: None) -> SessionRecord:
+        return _session_of_usual(row)
+
+
+_USUAL_ROWS = UsualRows()
+
+
+def sessions_from_json(data: Any) -> Sequence[SessionRecord]:
+    """The sessions of a canonical list (a JSON array): what decoding each with
+    ``session_from_json`` gives, as ``SessionRows`` that keep the sessions exactly as
+    ``session_to_json`` writes them undecoded until read; any other session is decoded, or
+    refused, at once."""
+    if type(data) is not list:
+        return [session_from_json(s) for s in data]
+    records = [None if is_usual_session(s) else _session_of_any_shape(s) for s in data]
+    return SessionRows(_USUAL_ROWS, data, [None] * len(data), records)
+
+
+def sessions_to_json(sessions: Sequence[SessionRecord]) -> list[dict[str, Any]]:
+    """``session_to_json`` of each session; a session ``sessions_from_json`` kept undecoded
+    is sent on as it came, since rendering its record gives an equal dict in the same key
+    order (``tests/foundation/test_codec.py``)."""
+    if type(sessions) is SessionRows and type(sessions.codec) is UsualRows:
+        return [
+            row if record is None else session_to_json(record)
+            for row, _, record in sessions.entries()
+        ]
+    return [session_to_json(s) for s in sessions]
 
 
 def request_to_json(request: CanonicalRequest) -> dict[str, Any]:
@@ -160,7 +317,7 @@ def response_to_json(response: CanonicalResponse) -> dict[str, Any]:
         body["error"] = error_to_json(response.error)
         return body
     if response.sessions is not None:
-        body["sessions"] = [session_to_json(s) for s in response.sessions]
+        body["sessions"] = sessions_to_json(response.sessions)
     if response.session is not None:
         body["session"] = session_to_json(response.session)
     if response.connections is not None:
@@ -192,7 +349,7 @@ def response_from_json(data: Any, operation: Operation) -> CanonicalResponse:
         return response
     try:
         if data.get("sessions") is not None:
-            response.sessions = [session_from_json(s) for s in data["sessions"]]
+            response.sessions = sessions_from_json(data["sessions"])
         if data.get("session") is not None:
             response.session = session_from_json(data["session"])
         if data.get("connections") is not None:
