@@ -3,7 +3,6 @@ the session files ``rosetta emulate --sessions`` loads, and what session stores 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -39,12 +38,6 @@ SESSION_KEYS = (
 """The keys of a session as ``session_to_json`` writes it, in its order."""
 CONNECTION_KEYS = ("server", "state", "role", "reads", "writes", "extras")
 """The keys of a connection as ``connection_to_json`` writes it, in its order."""
-# a timestamp exactly as format_rfc3339 writes it (4-digit year from 0001, a fraction only
-# when it is not zero); the day-of-month is checked against the month separately from 29 on
-_RFC3339_AS_WRITTEN = re.compile(
-    r"(?!0000)[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
-    r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.(?!000000)[0-9]{6})?Z"
-)
 
 
 def format_rfc3339(moment: datetime | None) -> str | None:
@@ -58,14 +51,20 @@ def format_rfc3339(moment: datetime | None) -> str | None:
 def is_rfc3339_as_written(text: str) -> bool:
     """Whether ``text`` is a timestamp exactly as ``format_rfc3339`` writes one, so that
     ``format_rfc3339(parse_rfc3339(text)) == text`` and ``datetime.fromisoformat`` reads it
-    as ``parse_rfc3339`` does."""
-    if _RFC3339_AS_WRITTEN.fullmatch(text) is None:
+    as ``parse_rfc3339`` does: ``YYYY-MM-DDTHH:MM:SSZ``, or ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
+    with a fraction that is not zero, ASCII, and a date and time ``fromisoformat`` accepts
+    (which parses ASCII digits only and refuses year 0, month 13, a 30th of February, ...).
+    Cheaper than a regular expression: the separators are compared as one slice."""
+    if len(text) == 20:
+        if text[4::3] != "--T::Z":
+            return False
+    elif len(text) != 27 or text[4:20:3] != "--T::." or text[26] != "Z" or text[20:26] == "000000":
         return False
-    if text[8:10] < "29":  # every month has 28 days
-        return True
+    if text[11:13] > "23" or not text.isascii():  # later Pythons read 24:00 as midnight
+        return False
     try:
         datetime.fromisoformat(text)
-    except ValueError:  # the 29th, 30th or 31st of a month without it
+    except ValueError:
         return False
     return True
 

@@ -240,17 +240,37 @@ def test_usual_connections_decode_as_the_general_path_does(data: Any) -> None:
         assert codec._connection_of_usual(data) == general
 
 
-@settings(max_examples=600, deadline=None)
-@given(_timestamps.filter(lambda t: t is not None) | _moments.map(format_rfc3339))
-def test_timestamps_as_written_are_exactly_those_that_read_back_the_same(text: str) -> None:
+def _reads_back(text: str) -> bool:
+    """Whether ``parse_rfc3339`` reads ``text`` and ``format_rfc3339`` writes it back."""
     try:
         moment = parse_rfc3339(text)
     except RosettaError:
-        moment = None
-    assert is_rfc3339_as_written(text) is (moment is not None and format_rfc3339(moment) == text)
+        return False
+    return moment is not None and format_rfc3339(moment) == text
+
+
+def _check_timestamp(text: str) -> None:
+    assert is_rfc3339_as_written(text) is _reads_back(text), text
     if is_rfc3339_as_written(text):
         fast = datetime.fromisoformat(text)
-        assert fast == moment and fast.tzinfo is UTC
+        assert fast == parse_rfc3339(text) and fast.tzinfo is UTC
+
+
+@settings(max_examples=600, deadline=None)
+@given(_timestamps.filter(lambda t: t is not None) | _moments.map(format_rfc3339))
+def test_timestamps_as_written_are_exactly_those_that_read_back_the_same(text: str) -> None:
+    _check_timestamp(text)
+
+
+@pytest.mark.parametrize("written", ["2024-02-29T23:59:59Z", "0001-12-31T09:05:07.000100Z"])
+def test_every_one_character_change_of_a_written_timestamp(written: str) -> None:
+    """Each character replaced (by digits, separators, letters, a non-ASCII digit),
+    dropped, or doubled."""
+    for at in range(len(written)):
+        for char in "0123456789-:T.Z +,tz\u0663":
+            _check_timestamp(written[:at] + char + written[at + 1 :])
+        _check_timestamp(written[:at] + written[at + 1 :])
+        _check_timestamp(written[:at] + written[at] + written[at:])
 
 
 @settings(max_examples=300, deadline=None)
