@@ -60,7 +60,7 @@ def is_rfc3339_as_written(text: str) -> bool:
             return False
     elif len(text) != 27 or text[4:20:3] != "--T::." or text[26] != "Z" or text[20:26] == "000000":
         return False
-    if text[11:13] > "23" or not text.isascii():  # later Pythons read 24:00 as midnight
+    if text[11:13] > "23" or not text.isascii():  # never written; not left to fromisoformat
         return False
     try:
         datetime.fromisoformat(text)
