@@ -353,22 +353,22 @@ def response_from_json(data: Any, operation: Operation) -> CanonicalResponse:
             response.session = session_from_json(data["session"])
         if data.get("connections") is not None:
             response.connections = [connection_from_json(c) for c in data["connections"]]
+        response.token = _opt_str(data, "token")
+        response.total = _opt_count(data, "total")
+        response.affected = _opt_count(data, "affected")
+        response.elapsed_ms = float(_opt_number(data, "elapsed_ms") or 0.0)
+        caller = data.get("caller")
+        if isinstance(caller, dict) and isinstance(caller.get("user"), str):
+            response.caller = CallerInfo(
+                user=caller["user"],
+                session_id=_opt_str(caller, "session_id"),
+                expires_in=_opt_number(caller, "expires_in"),
+            )
+        response.extras = _dict(data, "extras")
     except (RosettaError, TypeError) as exc:
         raise RosettaError(
             ErrorKind.UPSTREAM_ERROR, f"malformed canonical response: {exc}"
         ) from exc
-    response.token = data.get("token")
-    response.total = data.get("total")
-    response.affected = data.get("affected")
-    response.elapsed_ms = float(data.get("elapsed_ms") or 0.0)
-    caller = data.get("caller")
-    if isinstance(caller, dict) and isinstance(caller.get("user"), str):
-        response.caller = CallerInfo(
-            user=caller["user"],
-            session_id=caller.get("session_id"),
-            expires_in=caller.get("expires_in"),
-        )
-    response.extras = data.get("extras") or {}
     return response
 
 
@@ -409,6 +409,20 @@ def _int(data: dict[str, Any], key: str) -> int:
     value = data.get(key, 0)
     if isinstance(value, bool) or not isinstance(value, int):
         raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be an integer")
+    return value
+
+
+def _opt_count(data: dict[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be an integer")
+    return value
+
+
+def _opt_number(data: dict[str, Any], key: str) -> int | float | None:
+    value = data.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise RosettaError(ErrorKind.BAD_REQUEST, f"'{key}' must be a number")
     return value
 
 

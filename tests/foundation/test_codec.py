@@ -444,3 +444,42 @@ def test_a_session_as_written_keeps_its_values() -> None:
     empty = SEED | {"extras": {}}
     assert session_from_json(empty).extras is not empty["extras"]  # a record of its own
     assert record.connected_at - timedelta(days=1) == parse_rfc3339("2025-09-30T12:30:00Z")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"token": 5},
+        {"total": "100"},
+        {"total": True},
+        {"affected": 1.5},
+        {"elapsed_ms": "12"},
+        {"elapsed_ms": [1]},
+        {"extras": ["x"]},
+        {"caller": {"user": "ann", "session_id": 7}},
+        {"caller": {"user": "ann", "expires_in": "soon"}},
+    ],
+)
+def test_a_reply_field_of_the_wrong_type_is_an_upstream_error(field: dict[str, Any]) -> None:
+    """Every top-level field of an upstream's canonical reply is checked on arrival, so a
+    wrong type is the upstream's error, never an internal one later."""
+    with pytest.raises(RosettaError) as caught:
+        response_from_json({"sessions": [], **field}, Operation.LIST)
+    assert caught.value.kind is ErrorKind.UPSTREAM_ERROR
+    assert "malformed canonical response" in caught.value.message
+
+
+def test_reply_fields_of_the_right_types_are_kept() -> None:
+    data = {
+        "token": "t-1",
+        "total": 3,
+        "affected": 0,
+        "elapsed_ms": 1.25,
+        "caller": {"user": "ann", "session_id": "9", "expires_in": 30},
+        "extras": {"x": 1},
+    }
+    response = response_from_json(data, Operation.LIST)
+    assert (response.token, response.total, response.affected) == ("t-1", 3, 0)
+    assert response.elapsed_ms == 1.25 and response.extras == {"x": 1}
+    assert response.caller is not None and response.caller.session_id == "9"
+    assert response.caller.expires_in == 30
