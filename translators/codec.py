@@ -4,6 +4,7 @@ the session files ``rosetta emulate --sessions`` loads, and what session stores 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,32 +21,29 @@ from translators.contract import (
 )
 from translators.session_rows import BRIEF_FIELDS, SessionRows
 
-SESSION_KEYS = (
-    "id",
-    "user",
-    "client_address",
-    "service",
-    "database",
-    "state",
-    "connected_at",
-    "idle_seconds",
-    "last_command",
-    "node_id",
-    "description",
-    "connections",
-    "extras",
-)
-"""The keys of a session as ``session_to_json`` writes it, in its order."""
-CONNECTION_KEYS = ("server", "state", "role", "reads", "writes", "extras")
-"""The keys of a connection as ``connection_to_json`` writes it, in its order."""
+SESSION_KEYS = tuple(f.name for f in fields(SessionRecord))
+"""The keys of a session as ``session_to_json`` writes it: the record's fields, in order."""
+CONNECTION_KEYS = tuple(f.name for f in fields(Connection))
+"""The keys of a connection as ``connection_to_json`` writes it: its fields, in order."""
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
 
 
 def format_rfc3339(moment: datetime | None) -> str | None:
-    """UTC, second precision with fractional part only when present, ``Z`` suffix."""
+    """UTC, second precision with fractional part only when present, ``Z`` suffix. The UTC
+    times records hold are written field by field (``isoformat`` costs microseconds); any
+    other time is converted to UTC and written by ``isoformat``."""
     if moment is None:
         return None
-    text = moment.astimezone(UTC).isoformat()
-    return text.replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    two = _TWO_DIGITS
+    year = moment.year
+    text = (
+        f"{year if year >= 1000 else f'{year:04d}'}-{two[moment.month]}-{two[moment.day]}"
+        f"T{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}"
+    )
+    micro = moment.microsecond
+    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"
 
 
 def is_rfc3339_as_written(text: str) -> bool:

@@ -21,22 +21,14 @@ with ``SessionRows`` instead of a list of records:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any, Protocol, overload
 
 from translators.contract import SessionRecord
 
-BRIEF_FIELDS = (
-    "id",
-    "user",
-    "client_address",
-    "service",
-    "database",
-    "state",
-    "idle_seconds",
-    "last_command",
-    "node_id",
-    "description",
+BRIEF_FIELDS = tuple(
+    f.name for f in fields(SessionRecord) if f.name not in ("connected_at", "connections", "extras")
 )
 """The plain fields of a session record (no timestamp, no containers), in this order."""
 

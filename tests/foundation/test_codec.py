@@ -483,3 +483,24 @@ def test_reply_fields_of_the_right_types_are_kept() -> None:
     assert response.elapsed_ms == 1.25 and response.extras == {"x": 1}
     assert response.caller is not None and response.caller.session_id == "9"
     assert response.caller.expires_in == 30
+
+
+_any_zone_moments = (
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3)), timezone(HOUR)]))
+    | st.datetimes()
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_any_zone_moments)
+def test_the_time_formatter_writes_what_isoformat_writes(moment: datetime) -> None:
+    """``format_rfc3339`` writes UTC times field by field: the same text as ``isoformat``."""
+    try:
+        expected: Any = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, ValueError, OSError) as exc:
+        expected = type(exc)
+    try:
+        written: Any = format_rfc3339(moment)
+    except (OverflowError, ValueError, OSError) as exc:
+        written = type(exc)
+    assert written == expected

@@ -14,7 +14,6 @@ paths to the general ones.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from translators.codec import format_rfc3339, parse_rfc3339
+from translators.codec import format_rfc3339, is_rfc3339_as_written, parse_rfc3339
 from translators.contract import Connection, ErrorKind, RosettaError, SessionRecord
 from translators.session_rows import SessionRows
 
@@ -61,10 +60,6 @@ _PLAIN_TYPES = (str, str, str, str, str, str, str, int, str, str, str, list)
 _ID_MOMENT_CONNECTIONS = itemgetter("sessionId", "connectedAt", "connections")
 # where ``format_rfc3339`` puts the separators of a whole-second time: 2025-12-23T07:36:00Z
 _WHOLE_SECOND_MARKS = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "Z"))
-# ``format_rfc3339``'s output: UTC, whole seconds or six digits of a non-zero fraction, ``Z``
-_WRITTEN_MOMENT = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?!000000)[0-9]{6})?Z"
-)
 
 
 def _carried(extras: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -203,23 +198,10 @@ def is_usual(data: dict[str, Any]) -> bool:
     return (
         data["sessionId"] != ""
         and (type(idle) is int or type(idle) is float)
-        and (moment is None or (type(moment) is str and _is_written_moment(moment)))
+        and (moment is None or (type(moment) is str and is_rfc3339_as_written(moment)))
         and type(connections) is list
         and (not connections or all(_is_usual_connection(c) for c in connections))
     )
-
-
-def _is_written_moment(text: str) -> bool:
-    """Whether ``text`` is a real date and time exactly as ``format_rfc3339`` writes it. The
-    usual whole-second form is told by its separators alone: with those in place,
-    ``datetime.fromisoformat`` takes nothing but ASCII digits between them."""
-    if not (len(text) == 20 and text[4::3] == "--T::Z") and _WRITTEN_MOMENT.fullmatch(text) is None:
-        return False
-    try:
-        datetime.fromisoformat(text)
-    except ValueError:  # no such day or hour
-        return False
-    return True
 
 
 def _all_plain(items: list[Any]) -> bool:
@@ -241,7 +223,7 @@ def _all_whole_seconds(moments: tuple[str, ...]) -> bool:
     """Whether every one of these strings is a real date and time as ``format_rfc3339``
     writes one of whole seconds: 20 characters, the separators in place (read a column at a
     time from their concatenation) and digits between them (``datetime.fromisoformat`` takes
-    nothing else there), as ``_is_written_moment`` checks one."""
+    nothing else there), as ``is_rfc3339_as_written`` checks one."""
     if set(map(len, moments)) != {20}:
         return False
     joined, count = "".join(moments), len(moments)
