@@ -19,7 +19,7 @@ from translators.contract import (
     RosettaError,
     SessionRecord,
 )
-from translators.session_rows import BRIEF_FIELDS, SessionRows
+from translators.session_rows import BRIEF_FIELDS, SessionRows, rendered
 
 SESSION_KEYS = tuple(f.name for f in fields(SessionRecord))
 """The keys of a session as ``session_to_json`` writes it: the record's fields, in order."""
@@ -256,12 +256,7 @@ def sessions_to_json(sessions: Sequence[SessionRecord]) -> list[dict[str, Any]]:
     """``session_to_json`` of each session; a session ``sessions_from_json`` kept undecoded
     is sent on as it came, since rendering its record gives an equal dict in the same key
     order (``tests/foundation/test_codec.py``)."""
-    if type(sessions) is SessionRows and type(sessions.codec) is UsualRows:
-        return [
-            row if record is None else session_to_json(record)
-            for row, _, record in sessions.entries()
-        ]
-    return [session_to_json(s) for s in sessions]
+    return rendered(sessions, UsualRows, session_to_json)
 
 
 def request_to_json(request: CanonicalRequest) -> dict[str, Any]:

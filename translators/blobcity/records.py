@@ -21,7 +21,7 @@ from typing import Any
 
 from translators.codec import format_rfc3339, is_rfc3339_as_written, parse_rfc3339
 from translators.contract import Connection, ErrorKind, RosettaError, SessionRecord
-from translators.session_rows import SessionRows
+from translators.session_rows import SessionRows, rendered
 
 NAME = "blobcity"
 
@@ -126,12 +126,7 @@ def sessions_to_json(sessions: Sequence[SessionRecord]) -> list[dict[str, Any]]:
     """The session objects of a list: a session a BlobCity upstream sent in the usual shape
     and nothing has decoded is sent on as it came, which is what rendering its record gives
     (``tests/blobcity/test_records.py``)."""
-    if type(sessions) is SessionRows and type(sessions.codec) is UsualRows:
-        return [
-            row if record is None else session_to_json(record)
-            for row, _, record in sessions.entries()
-        ]
-    return [session_to_json(s) for s in sessions]
+    return rendered(sessions, UsualRows, session_to_json)
 
 
 def upstream_error(message: str) -> RosettaError:

@@ -23,7 +23,7 @@ from typing import Any
 
 from translators.codec import format_rfc3339, is_rfc3339_as_written, parse_rfc3339
 from translators.contract import Connection, ErrorKind, RosettaError, SessionRecord
-from translators.session_rows import SessionRows
+from translators.session_rows import SessionRows, rendered
 
 DIALECT = "jump"
 
@@ -127,12 +127,7 @@ def session_objects(records: Sequence[SessionRecord]) -> list[dict[str, Any]]:
     """The JUMP session object of each record. A session a JUMP upstream sent in the usual
     shape and that nothing has decoded since is sent on as it came: rendering its record
     gives the same object, keys in the same order (``tests/jump/test_records.py``)."""
-    if type(records) is SessionRows and type(records.codec) is UsualRows:
-        return [
-            row if record is None else session_to_jump(record)
-            for row, _, record in records.entries()
-        ]
-    return [session_to_jump(record) for record in records]
+    return rendered(records, UsualRows, session_to_jump)
 
 
 def _bad(message: str) -> RosettaError:
