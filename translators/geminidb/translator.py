@@ -85,6 +85,7 @@ from translators.contract import (
 )
 from translators.geminidb import signing
 from translators.geminidb.sessions import NAME, ReplyRows, SessionEncoder, UsualRows, client_ip
+from translators.geminidb.typed import TypedRows, sessions_json, typed_rows
 from translators.session_rows import SessionRows
 from translators.wire import dump_json, parse_json
 
@@ -400,7 +401,7 @@ class GeminiDbTranslator(Translator):
                 200,
                 {
                     "node_sessions": [
-                        {"node_id": n, "total_count": len(s), "sessions": s}
+                        {"node_id": n, "total_count": len(s), "sessions": sessions_json(s)}
                         for n, s in groups.items()
                     ]
                 },
@@ -413,7 +414,8 @@ class GeminiDbTranslator(Translator):
         ordered = sorted(self._session_objects(records, now, ages=True), key=itemgetter(1))
         offset, limit = int(extras.get("offset", 0)), int(extras.get("limit", DEFAULT_LIMIT))
         page = ordered[offset : offset + limit]
-        return _json(200, {"total_count": len(ordered), "sessions": [obj for *_, obj in page]})
+        listed = sessions_json([obj for *_, obj in page])
+        return _json(200, {"total_count": len(ordered), "sessions": listed})
 
     def _session_objects(
         self, records: Sequence[SessionRecord], now: datetime, *, ages: bool
@@ -426,11 +428,17 @@ class GeminiDbTranslator(Translator):
         def rendered(r: SessionRecord) -> tuple[str, float, dict[str, Any]]:
             return r.node_id or default, age_of(r, now) if ages else 0, encode(r, now)
 
-        if type(records) is SessionRows and type(records.codec) is UsualRows:
-            return [
-                (context or default, row["age"], row) if record is None else rendered(record)
-                for row, context, record in records.entries()
-            ]
+        if type(records) is SessionRows:
+            if type(records.codec) is TypedRows:
+                return [
+                    (context or default, row.age, row) if record is None else rendered(record)
+                    for row, context, record in records.entries()
+                ]
+            if type(records.codec) is UsualRows:
+                return [
+                    (context or default, row["age"], row) if record is None else rendered(record)
+                    for row, context, record in records.entries()
+                ]
         return [rendered(r) for r in records]
 
     def _statistics(self, records: Sequence[SessionRecord], now: datetime) -> dict[str, Any]:
@@ -500,11 +508,18 @@ class GeminiDbTranslator(Translator):
     def decode_response(
         self, response: HttpResponse, request: CanonicalRequest
     ) -> CanonicalResponse:
-        data = self._upstream_body(response)
         result = CanonicalResponse(request.operation, request.request_id)
+        now = datetime.now(UTC)
+        if request.operation not in (Operation.KILL, Operation.KILL_ALL) and response.status < 400:
+            kept = typed_rows(response.body, now)
+            if kept is not None:  # the usual reply, read in one pass
+                result.sessions = kept
+                result.total = len(kept)
+                return result
+        data = self._upstream_body(response)
         if request.operation in (Operation.KILL, Operation.KILL_ALL):
             return result
-        result.sessions = self._upstream_sessions(data)
+        result.sessions = self._upstream_sessions(data, now)
         result.total = len(result.sessions)
         return result
 
@@ -662,8 +677,8 @@ class GeminiDbTranslator(Translator):
             )
         return data
 
-    def _upstream_sessions(self, data: dict[str, Any]) -> SessionRows:
-        reply = ReplyRows(datetime.now(UTC))
+    def _upstream_sessions(self, data: dict[str, Any], now: datetime) -> SessionRows:
+        reply = ReplyRows(now)
         groups = data.get("node_sessions")
         if isinstance(groups, list):
             for group in groups:
