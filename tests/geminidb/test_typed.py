@@ -96,7 +96,7 @@ _usual_groups = st.lists(
 def test_every_reply_of_the_usual_shape_takes_the_typed_path(
     groups: list[tuple[str, list[dict[str, Any]]]],
 ) -> None:
-    body = _body(groups, more={"ignored": [1, 2.5, None]})
+    body = _body(groups)
     kept = typed.typed_rows(body, NOW)
     ages = [s["age"] for _, group in groups for s in group]
     if any(not -AGE_LIMIT < age < AGE_LIMIT for age in ages):
@@ -132,6 +132,8 @@ def test_any_other_session_sends_the_reply_down_the_general_path(session: Any) -
     [
         _body([(None, [SEED_SESSION])]),
         orjson.dumps({"sessions": [SEED_SESSION]}),
+        _body([("node-1", [SEED_SESSION])], request_id="r-1"),
+        _body([("node-1", [SEED_SESSION])]).replace(b'"total_count":1', b'"total_count":[1]'),
         b'{"node_sessions": []} trailing',
         _body([("node-1", [SEED_SESSION])]).replace(b'"app-web', b'"\xffapp'),
         _body([("node-1", [SEED_SESSION | {"name": "\ufffd"}])]).replace(
@@ -145,6 +147,8 @@ def test_any_other_session_sends_the_reply_down_the_general_path(session: Any) -
     ids=[
         "no node id",
         "no groups",
+        "top-level extra",
+        "group extra",
         "trailing",
         "utf-8",
         "surrogate",

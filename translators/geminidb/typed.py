@@ -8,10 +8,11 @@ each session in Python takes. The sessions are kept as ``SessionRows`` (``TypedR
 them), like the sessions of the usual shape the general path keeps.
 
 ``typed_rows`` answers ``None`` for a body that is not of that shape in every detail: a field
-missing, of another type or unknown to a session, a group without ``node_id``, an age beyond
-the calendar, nesting deeper than ``MAX_JSON_DEPTH``, anything that is not JSON. Such a body
-takes the general path (``parse_json`` and ``ReplyRows``), which gives the answer or error for
-any body; ``tests/geminidb/test_typed.py`` holds the two paths to the same sessions.
+missing, of another type or unknown (at any level, so nothing nests deeper than five levels
+and ``parse_json``'s depth limit holds), a group without ``node_id``, an age beyond the
+calendar, anything that is not JSON. Such a body takes the general path (``parse_json`` and
+``ReplyRows``), which gives the answer or error for any body;
+``tests/geminidb/test_typed.py`` holds the two paths to the same sessions.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ import orjson
 from translators.contract import SessionRecord
 from translators.geminidb.sessions import AGE_LIMIT, usual_record
 from translators.session_rows import SessionRows
-from translators.wire import MAX_JSON_DEPTH, text_depth
 
 
 class UsualSession(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -46,12 +46,13 @@ class UsualSession(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     multi: int
 
 
-class _Group(msgspec.Struct, gc=False):
+class _Group(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     node_id: str
     sessions: list[UsualSession]
+    total_count: int | str | None = None  # the general path does not read it either
 
 
-class _Reply(msgspec.Struct, gc=False):
+class _Reply(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     node_sessions: list[_Group]
 
 
@@ -102,9 +103,6 @@ def typed_rows(body: bytes, now: datetime) -> SessionRows | None:
         ages = list(map(_AGE, rows))
         if min(ages) <= -AGE_LIMIT or max(ages) >= AGE_LIMIT:
             return None
-    # fields msgspec skips (unknown to the shape) may nest deeper than parse_json accepts
-    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and text_depth(body) > MAX_JSON_DEPTH:
-        return None
     return SessionRows(TypedRows(now), rows, contexts, [None] * len(rows))
 
 
