@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pytest
 
 from tests.conftest import ADMIN_PASSWORD, SECRET_KEY, SESSION_SECRET, STATIC_TOKEN, base_config
 from tests.support.servers import serve
@@ -132,3 +133,52 @@ def test_access_lines_follow_the_configured_format_and_level() -> None:
     console = _access_lines("console", "info")
     assert len(console) == 2 and all("request" in line and "r-1" in line for line in console)
     assert _access_lines("json", "warning") == []
+
+
+BATCHED_LINES_SCRIPT = """
+import asyncio, sys
+from proxy import logs
+logs.configure("json", "info")
+writes = []
+real_write = sys.stderr.write
+sys.stderr.write = lambda text: writes.append(text) or real_write(text)
+
+async def main():
+    logs.access({"request_id": "a"})
+    logs.access({"request_id": "b"})
+    assert writes == [], writes  # nothing written before the turn ends
+    await asyncio.sleep(0)
+    assert len(writes) == 1 and writes[0].count(chr(10)) == 2, writes
+
+asyncio.run(main())
+loop = asyncio.new_event_loop()
+
+def last():
+    logs.access({"request_id": "c"})
+    if sys.argv[1] == "exit":
+        loop.stop()  # the loop ends before the turn that would write the line
+
+loop.call_soon(last)
+if sys.argv[1] == "exit":
+    loop.run_forever()
+else:
+    loop.run_until_complete(asyncio.sleep(0.01))
+"""
+
+
+def _batched(mode: str) -> list[dict[str, object]]:
+    result = subprocess.run(
+        [sys.executable, "-c", BATCHED_LINES_SCRIPT, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return [orjson.loads(line) for line in result.stderr.splitlines()]
+
+
+@pytest.mark.parametrize("mode", ["run", "exit"])
+def test_access_lines_of_one_loop_turn_go_out_in_one_write_and_none_is_lost(mode: str) -> None:
+    lines = _batched(mode)
+    assert [line["request_id"] for line in lines] == ["a", "b", "c"]
+    assert all(line["event"] == "request" for line in lines)
