@@ -207,23 +207,33 @@ def usual_record(values: tuple[Any, ...], node_id: str, now: datetime) -> Sessio
     )  # fmt: skip
 
 
+_BRIEF_TEMPLATES = {
+    "id": "str({id})",
+    "user": '""',
+    "client_address": "{addr}",
+    "service": '""',
+    "database": "str({db})",
+    "state": '""',
+    "idle_seconds": "{idle}",
+    "last_command": "{cmd}",
+    "node_id": "context",
+    "description": "{name}",
+}
+
+
+def brief_fields_of(field: str) -> Mapping[str, str]:
+    """``RowCodec.brief_fields`` of GeminiDB rows whose field ``f`` reads as
+    ``field.format(f)`` (``'row["{}"]'`` for dicts, ``"row.{}"`` for structs)."""
+    reads = {name: field.format(name) for name in FIELDS}
+    return {brief: template.format(**reads) for brief, template in _BRIEF_TEMPLATES.items()}
+
+
 class UsualRows:
     """How the sessions of one list reply that were kept undecoded (each ``is_usual``) are
     read later: the ``RowCodec`` of their ``SessionRows``. ``now`` is when the reply came."""
 
     __slots__ = ("now",)
-    brief_fields: Mapping[str, str] = {
-        "id": 'str(row["id"])',
-        "user": '""',
-        "client_address": 'row["addr"]',
-        "service": '""',
-        "database": 'str(row["db"])',
-        "state": '""',
-        "idle_seconds": 'row["idle"]',
-        "last_command": 'row["cmd"]',
-        "node_id": "context",
-        "description": 'row["name"]',
-    }
+    brief_fields = brief_fields_of('row["{}"]')
 
     def __init__(self, now: datetime) -> None:
         self.now = now

@@ -17,7 +17,6 @@ calendar, anything that is not JSON. Such a body takes the general path (``parse
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -26,7 +25,7 @@ import msgspec
 import orjson
 
 from translators.contract import SessionRecord
-from translators.geminidb.sessions import AGE_LIMIT, usual_record
+from translators.geminidb.sessions import AGE_LIMIT, brief_fields_of, usual_record
 from translators.session_rows import SessionRows
 
 
@@ -67,18 +66,7 @@ class TypedRows:
     ``now`` is when the reply came."""
 
     __slots__ = ("now",)
-    brief_fields: Mapping[str, str] = {
-        "id": "str(row.id)",
-        "user": '""',
-        "client_address": "row.addr",
-        "service": '""',
-        "database": "str(row.db)",
-        "state": '""',
-        "idle_seconds": "row.idle",
-        "last_command": "row.cmd",
-        "node_id": "context",
-        "description": "row.name",
-    }
+    brief_fields = brief_fields_of("row.{}")
 
     def __init__(self, now: datetime) -> None:
         self.now = now
