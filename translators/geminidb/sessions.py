@@ -234,6 +234,7 @@ class UsualRows:
 
     __slots__ = ("now",)
     brief_fields = brief_fields_of('row["{}"]')
+    row_age = staticmethod(itemgetter("age"))
 
     def __init__(self, now: datetime) -> None:
         self.now = now

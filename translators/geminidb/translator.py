@@ -85,7 +85,7 @@ from translators.contract import (
 )
 from translators.geminidb import signing
 from translators.geminidb.sessions import NAME, ReplyRows, SessionEncoder, UsualRows, client_ip
-from translators.geminidb.typed import TypedRows, sessions_json, typed_rows
+from translators.geminidb.typed import TypedRows, UsualSession, sessions_json, typed_rows
 from translators.session_rows import SessionRows
 from translators.wire import dump_json, parse_json
 
@@ -145,6 +145,10 @@ _KIND_BY_CODE = {
 }
 _UPSTREAM_STATUS = "geminidb_status"  # error.context key: the status a GeminiDB upstream sent
 _OPTIONS = {"default_node_id", "nodes", "number_format", "project_id", "instance_id"}
+
+
+SessionObject = dict[str, Any] | UsualSession
+"""A session as a GeminiDB reply writes it: rendered, or kept as an upstream sent it."""
 
 
 def _json(status: int, value: Any) -> HttpResponse:
@@ -394,7 +398,7 @@ class GeminiDbTranslator(Translator):
             if not records and node not in self.known_nodes:
                 return self._no_such_node(node, http)
         if view == "instance":
-            groups: dict[str, list[dict[str, Any]]] = {}
+            groups: dict[str, list[SessionObject]] = {}
             for node_id, _, obj in self._session_objects(records, now, ages=False):
                 groups.setdefault(node_id, []).append(obj)
             return _json(
@@ -419,26 +423,22 @@ class GeminiDbTranslator(Translator):
 
     def _session_objects(
         self, records: Sequence[SessionRecord], now: datetime, *, ages: bool
-    ) -> list[tuple[str, float, dict[str, Any]]]:
+    ) -> list[tuple[str, float, SessionObject]]:
         """``(node, age, session object)`` of each record (``age`` 0 unless ``ages``). A
-        session a GeminiDB upstream sent in the usual shape is sent on as it came: rendering
-        its record gives the same object (``tests/geminidb/test_records.py``)."""
+        session a GeminiDB upstream sent in the usual shape is sent on as it came (a dict, or
+        a ``UsualSession`` that ``sessions_json`` writes): rendering its record gives the same
+        object (``tests/geminidb/test_records.py``, ``tests/geminidb/test_typed.py``)."""
         encode, age_of, default = self.sessions.encode, self.sessions.age_of, self.default_node
 
-        def rendered(r: SessionRecord) -> tuple[str, float, dict[str, Any]]:
+        def rendered(r: SessionRecord) -> tuple[str, float, SessionObject]:
             return r.node_id or default, age_of(r, now) if ages else 0, encode(r, now)
 
-        if type(records) is SessionRows:
-            if type(records.codec) is TypedRows:
-                return [
-                    (context or default, row.age, row) if record is None else rendered(record)
-                    for row, context, record in records.entries()
-                ]
-            if type(records.codec) is UsualRows:
-                return [
-                    (context or default, row["age"], row) if record is None else rendered(record)
-                    for row, context, record in records.entries()
-                ]
+        if type(records) is SessionRows and isinstance(records.codec, UsualRows | TypedRows):
+            row_age = records.codec.row_age
+            return [
+                (context or default, row_age(row), row) if record is None else rendered(record)
+                for row, context, record in records.entries()
+            ]
         return [rendered(r) for r in records]
 
     def _statistics(self, records: Sequence[SessionRecord], now: datetime) -> dict[str, Any]:

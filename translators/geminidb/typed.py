@@ -67,6 +67,7 @@ class TypedRows:
 
     __slots__ = ("now",)
     brief_fields = brief_fields_of("row.{}")
+    row_age = staticmethod(_AGE)
 
     def __init__(self, now: datetime) -> None:
         self.now = now
