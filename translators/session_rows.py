@@ -164,12 +164,13 @@ Rendered = TypeVar("Rendered")
 
 def rendered(
     records: Sequence[SessionRecord],
-    codec_type: type[RowCodec],
+    codec_type: type[RowCodec] | tuple[type[RowCodec], ...],
     render: Callable[[SessionRecord], Rendered],
 ) -> list[Rendered | Any]:
-    """``render`` of each record, except that a row kept by a codec of ``codec_type`` and not
-    decoded since is sent on as it came. For a dialect whose ``render`` of a kept row's record
-    gives back that row (its tests hold it to that), so the rows skip decoding and rendering."""
-    if type(records) is SessionRows and type(records.codec) is codec_type:
+    """``render`` of each record, except that a row kept by a codec of ``codec_type`` (or of
+    one of them) and not decoded since is sent on as it came. For a dialect whose ``render``
+    of a kept row's record gives back that row (its tests hold it to that), so the rows skip
+    decoding and rendering."""
+    if type(records) is SessionRows and isinstance(records.codec, codec_type):
         return [row if record is None else render(record) for row, _, record in records.entries()]
     return [render(record) for record in records]

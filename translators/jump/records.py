@@ -21,9 +21,11 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
+import msgspec
+
 from translators.codec import format_rfc3339, is_rfc3339_as_written, parse_rfc3339
 from translators.contract import Connection, ErrorKind, RosettaError, SessionRecord
-from translators.session_rows import SessionRows, rendered
+from translators.session_rows import BRIEF_FIELDS, SessionRows, rendered
 
 DIALECT = "jump"
 
@@ -60,6 +62,7 @@ _PLAIN_TYPES = (str, str, str, str, str, str, str, int, str, str, str, list)
 _ID_MOMENT_CONNECTIONS = itemgetter("sessionId", "connectedAt", "connections")
 # where ``format_rfc3339`` puts the separators of a whole-second time: 2025-12-23T07:36:00Z
 _WHOLE_SECOND_MARKS = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "Z"))
+_astuple = msgspec.structs.astuple
 
 
 def _carried(extras: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -127,7 +130,7 @@ def session_objects(records: Sequence[SessionRecord]) -> list[dict[str, Any]]:
     """The JUMP session object of each record. A session a JUMP upstream sent in the usual
     shape and that nothing has decoded since is sent on as it came: rendering its record
     gives the same object, keys in the same order (``tests/jump/test_records.py``)."""
-    return rendered(records, UsualRows, session_to_jump)
+    return rendered(records, (UsualRows, TypedRows), session_to_jump)
 
 
 def _bad(message: str) -> RosettaError:
@@ -214,7 +217,7 @@ def _all_plain(items: list[Any]) -> bool:
     return "" not in ids and not any(connections) and _all_whole_seconds(moments)
 
 
-def _all_whole_seconds(moments: tuple[str, ...]) -> bool:
+def _all_whole_seconds(moments: Sequence[str]) -> bool:
     """Whether every one of these strings is a real date and time as ``format_rfc3339``
     writes one of whole seconds: 20 characters, the separators in place (read a column at a
     time from their concatenation) and digits between them (``datetime.fromisoformat`` takes
@@ -231,6 +234,13 @@ def _all_whole_seconds(moments: tuple[str, ...]) -> bool:
     return True
 
 
+def all_as_written(moments: Sequence[str | None]) -> bool:
+    """Whether every one of these ``connectedAt`` values is null or a string written as
+    ``format_rfc3339`` writes one (``is_usual``'s check of each)."""
+    written = [m for m in moments if m is not None] if None in moments else moments
+    return _all_whole_seconds(written) or all(map(is_rfc3339_as_written, written))  # type: ignore[arg-type]
+
+
 def _is_usual_connection(data: Any) -> bool:
     """A connection object with exactly ``CONNECTION_KEYS`` in that order, the first three
     strings and the counters integers."""
@@ -245,24 +255,41 @@ def _is_usual_connection(data: Any) -> bool:
     )
 
 
+NO_TIMEOUT: Any = msgspec.UNSET
+"""The time-out of a usual session that has none, in ``usual_record``'s values."""
+
+
 def _record_of_usual(data: dict[str, Any]) -> SessionRecord:
     """The record of a session that ``is_usual``: the same as the general path, several
-    times faster (no per-field type dispatch, the record built positionally in
-    ``SessionRecord`` field order, the timestamp read by ``datetime.fromisoformat``)."""
-    moment = data["connectedAt"]
-    connections = data["connections"]
+    times faster (no per-field type dispatch, the record built positionally, the timestamp
+    read by ``datetime.fromisoformat``)."""
+    values = tuple(data.values())  # in ``_USUAL_KEYS`` or ``_USUAL_TIMED_KEYS`` order
+    if len(values) == len(_USUAL_KEYS):
+        values = (*values[:-1], NO_TIMEOUT, values[-1])
+    connections = [
+        (c["server"], c["state"], c["role"], c["reads"], c["writes"]) for c in values[-1]
+    ]
+    return usual_record(values, connections)
+
+
+ConnectionValues = tuple[str, str, str, int, int]
+"""A usual connection's values in ``CONNECTION_KEYS`` order."""
+
+
+def usual_record(values: Sequence[Any], connections: list[ConnectionValues]) -> SessionRecord:
+    """The record of a usual session given as its values in ``_USUAL_TIMED_KEYS`` order (the
+    time-out ``NO_TIMEOUT`` when it has none) and each connection's values in
+    ``CONNECTION_KEYS`` order."""
+    sid, user, address, service, database, state, moment, idle, command, node, text = values[:11]
+    timeout = values[11]
     # id, user, client_address, service, database, state, connected_at, idle_seconds,
     # last_command, node_id, description, connections, extras
     return SessionRecord(
-        data["sessionId"], data["user"], data["clientAddress"], data["service"],
-        data["database"], data["state"],
+        sid, user, address, service, database, state,
         None if moment is None else datetime.fromisoformat(moment),
-        data["idleSeconds"], data["lastCommand"], data["nodeId"], data["description"],
-        [
-            Connection(c["server"], c["state"], c["role"], c["reads"], c["writes"], {})
-            for c in connections
-        ] if connections else [],
-        {DIALECT: {TIMEOUT_KEY: data[TIMEOUT_KEY]}} if len(data) > len(_USUAL_KEYS) else {},
+        idle, command, node, text,
+        [Connection(*c, {}) for c in connections] if connections else [],
+        {} if timeout is NO_TIMEOUT else {DIALECT: {TIMEOUT_KEY: timeout}},
     )  # fmt: skip
 
 
@@ -315,26 +342,33 @@ def connection_from_jump(data: Any) -> Connection:
     )
 
 
+def brief_fields_of(field: str) -> Mapping[str, str]:
+    """``RowCodec.brief_fields`` of JUMP rows whose key ``k`` reads as ``field.format(k)``
+    (``'row["{}"]'`` for dicts, ``"row.{}"`` for structs)."""
+    return {name: field.format(key) for name, key in SESSION_KEYS if name in BRIEF_FIELDS}
+
+
 class UsualRows:
     """How the sessions of a JUMP list reply kept undecoded (each ``is_usual``) are read
     later: the ``RowCodec`` of their ``SessionRows``."""
 
     __slots__ = ()
-    brief_fields: Mapping[str, str] = {
-        "id": 'row["sessionId"]',
-        "user": 'row["user"]',
-        "client_address": 'row["clientAddress"]',
-        "service": 'row["service"]',
-        "database": 'row["database"]',
-        "state": 'row["state"]',
-        "idle_seconds": 'row["idleSeconds"]',
-        "last_command": 'row["lastCommand"]',
-        "node_id": 'row["nodeId"]',
-        "description": 'row["description"]',
-    }
+    brief_fields = brief_fields_of('row["{}"]')
 
     def decode(self, row: dict[str, Any], context: Any) -> SessionRecord:
         return _record_of_usual(row)
+
+
+class TypedRows:
+    """How the ``UsualSession`` structs of a list reply read in one typed pass
+    (``translators/jump/typed.py``) are read later: the ``RowCodec`` of their
+    ``SessionRows``."""
+
+    __slots__ = ()
+    brief_fields = brief_fields_of("row.{}")
+
+    def decode(self, row: Any, context: Any) -> SessionRecord:
+        return usual_record(_astuple(row), list(map(_astuple, row.connections)))
 
 
 _USUAL_ROWS = UsualRows()

@@ -33,6 +33,7 @@ from translators.jump.records import (
     session_rows,
     session_to_jump,
 )
+from translators.jump.typed import TypedList, as_dicts, sessions_json, typed_list
 from translators.jump.wire import (
     ANONYMOUS_USER,
     AUTH_FAILED_TEXT,
@@ -454,16 +455,18 @@ class JumpTranslator(Translator):
             headers.append(("set-cookie", self._cookie(response.token, http)))
         elif operation is Operation.LOGOUT:
             headers.append(("set-cookie", self._clear_cookie))
-        data, item, service = self._data(response, request)
-        if env.result_format == "xml":
+        xml = env.result_format == "xml"
+        data, item, service = self._data(response, request, xml=xml)
+        if xml:
             data = to_xml(data, item)
         body = success_body(env, self._header(caller, service), data)
         return self._render(200, body, env, headers)
 
     def _data(
-        self, response: CanonicalResponse, request: CanonicalRequest
+        self, response: CanonicalResponse, request: CanonicalRequest, *, xml: bool
     ) -> tuple[Any, str, dict[str, Any]]:
-        """The ``response`` property, the XML name of its list items, and service headers."""
+        """The ``response`` property (plain values for ``to_xml`` when ``xml``, else what
+        ``dump_json`` writes), the XML name of its list items, and service headers."""
         operation = request.operation
         service: dict[str, Any] = {}
         data: Any
@@ -480,9 +483,11 @@ class JumpTranslator(Translator):
             data = LOGOUT_SUCCESS
         elif operation is Operation.LIST:
             sessions = response.sessions or []
-            data = session_objects(sessions)
+            objects = session_objects(sessions)  # kept rows may be typed ones
             if request.fields:
-                data = [_project(item, request.fields) for item in data]
+                data = [_project(item, request.fields) for item in as_dicts(objects)]
+            else:
+                data = as_dicts(objects) if xml else sessions_json(objects)
             total = response.total if response.total is not None else len(sessions)
             service["totalCount"] = str(total)
             item = "session"
@@ -584,6 +589,14 @@ class JumpTranslator(Translator):
     def decode_response(
         self, response: HttpResponse, request: CanonicalRequest
     ) -> CanonicalResponse:
+        if request.operation is Operation.LIST and response.status == 200:
+            listed = typed_list(response.body)
+            if listed is not None:  # the usual reply, read in one pass
+                return _typed_listing(listed, request)
+        return self._decode_any(response, request)
+
+    def _decode_any(self, response: HttpResponse, request: CanonicalRequest) -> CanonicalResponse:
+        """The general decoding of a reply: any body gives its answer or error."""
         data = self._envelope(response)
         caller = _caller_of(data)
         self._raise_error(data, caller)
@@ -613,11 +626,7 @@ class JumpTranslator(Translator):
                     raise RosettaError(ErrorKind.UPSTREAM_ERROR, "listSessions answered no list")
                 decoded.sessions = session_rows(items)
                 total = _service_header(data).get("totalCount")
-                decoded.total = (
-                    int(total) if isinstance(total, str | int) and str(total).isdigit() else None
-                )
-                if decoded.total is None:
-                    decoded.total = len(decoded.sessions)
+                decoded.total = _listed_total(total, len(decoded.sessions))
             elif operation is Operation.CONNECTIONS:
                 if not isinstance(result, list):
                     raise RosettaError(ErrorKind.UPSTREAM_ERROR, "connections must be a list")
@@ -810,12 +819,32 @@ def _service_header(data: dict[str, Any]) -> dict[str, Any]:
     return values if isinstance(values, dict) else {}
 
 
+def _listed_total(total: Any, count: int) -> int:
+    """A list's ``totalCount`` service header when it is a whole number, else ``count``."""
+    if isinstance(total, str | int) and str(total).isdecimal():
+        return int(total)
+    return count
+
+
+def _typed_listing(listed: TypedList, request: CanonicalRequest) -> CanonicalResponse:
+    """The list a usual reply read in one pass holds (``translators/jump/typed.py``): what
+    the general path of ``decode_response`` gives for it."""
+    caller = _caller(listed.current_user, listed.session_timeout)
+    decoded = CanonicalResponse(request.operation, request.request_id, caller=caller)
+    decoded.sessions = listed.sessions
+    decoded.total = _listed_total(listed.total_count, len(listed.sessions))
+    return decoded
+
+
 def _caller_of(data: dict[str, Any]) -> CallerInfo | None:
     values = _header_values(data)
-    user = values.get("currentUser")
+    return _caller(values.get("currentUser"), values.get("sessionTimeout"))
+
+
+def _caller(user: Any, timeout: Any) -> CallerInfo | None:
+    """Who the upstream says we are (``header.map``): nobody when ``anonymousUser``."""
     if not isinstance(user, str) or not user or user == ANONYMOUS_USER:
         return None
-    timeout = values.get("sessionTimeout")
     try:
         expires = float(timeout) if timeout not in (None, "") else None
     except (TypeError, ValueError):
