@@ -26,8 +26,7 @@ above. Wrappers that need httpx objects (tracing) use ``handle_async_request``.
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import httpx
@@ -54,36 +53,35 @@ class ReplyTooLarge(Exception):
     """The upstream's reply body passed the cap given to ``exchange``."""
 
 
-@contextmanager
-def _sending(request: httpx.Request | None = None) -> Iterator[None]:
-    """aiohttp's failures to send a request and read the reply head, as httpx exceptions."""
-    try:
-        yield
-    except aiohttp.ServerTimeoutError as exc:
+_FAILURES = (aiohttp.ClientError, TimeoutError)
+"""What aiohttp raises when an exchange fails; ``_send_failure`` and ``_read_failure`` say
+which httpx exception each means. Mapped in ``except`` clauses: nothing on the happy path."""
+
+
+def _send_failure(
+    exc: aiohttp.ClientError | TimeoutError, request: httpx.Request | None = None
+) -> httpx.TransportError:
+    """aiohttp's failure to send a request and read the reply head, as an httpx exception."""
+    if isinstance(exc, aiohttp.ServerTimeoutError):
         if "connect" in str(exc).lower():
-            raise httpx.ConnectTimeout(str(exc), request=request) from exc
-        raise httpx.ReadTimeout(str(exc), request=request) from exc
-    except TimeoutError as exc:
-        raise httpx.ConnectTimeout("connect timed out", request=request) from exc
-    except aiohttp.ClientConnectorError as exc:
-        raise httpx.ConnectError(str(exc), request=request) from exc
-    except aiohttp.ServerDisconnectedError as exc:
-        raise httpx.RemoteProtocolError(str(exc) or "server disconnected", request=request) from exc
-    except aiohttp.ClientError as exc:
-        raise httpx.TransportError(str(exc) or type(exc).__name__, request=request) from exc
+            return httpx.ConnectTimeout(str(exc), request=request)
+        return httpx.ReadTimeout(str(exc), request=request)
+    if isinstance(exc, TimeoutError):
+        return httpx.ConnectTimeout("connect timed out", request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(exc), request=request)
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(str(exc) or "server disconnected", request=request)
+    return httpx.TransportError(str(exc) or type(exc).__name__, request=request)
 
 
-@contextmanager
-def _reading() -> Iterator[None]:
-    """aiohttp's failures while reading a reply body, as httpx exceptions."""
-    try:
-        yield
-    except TimeoutError as exc:
-        raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
-    except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
-        raise httpx.RemoteProtocolError(str(exc) or "reply cut short") from exc
-    except aiohttp.ClientError as exc:
-        raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+def _read_failure(exc: aiohttp.ClientError | TimeoutError) -> httpx.TransportError:
+    """aiohttp's failure while reading a reply body, as an httpx exception."""
+    if isinstance(exc, TimeoutError):
+        return httpx.ReadTimeout(str(exc) or "read timed out")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(str(exc) or "reply cut short")
+    return httpx.ReadError(str(exc) or type(exc).__name__)
 
 
 class _AiohttpStream(httpx.AsyncByteStream):
@@ -91,12 +89,31 @@ class _AiohttpStream(httpx.AsyncByteStream):
         self._response = response
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _reading():
+        try:
             async for chunk in self._response.content.iter_chunked(_CHUNK):
                 yield chunk
+        except _FAILURES as exc:
+            raise _read_failure(exc) from exc
 
     async def aclose(self) -> None:
         self._response.release()
+
+
+async def _body(response: aiohttp.ClientResponse, max_body: int) -> bytes:
+    """The whole (decoded) body of a reply, refused once it passes ``max_body`` bytes. A body
+    sent as is with a ``Content-Length`` within the cap is read in one call; any other (of
+    unknown length, or decompressed, whose size only reading tells) chunk by chunk."""
+    length = response.content_length
+    if length is not None and length <= max_body and "Content-Encoding" not in response.headers:
+        return await response.read()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > max_body:
+            raise ReplyTooLarge(max_body)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -135,7 +152,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """One request, answered as (status, headers, decoded body); see the module docstring."""
         session = self._open()
-        with _sending():
+        try:
             response = await session.request(
                 method,
                 url,
@@ -146,25 +163,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 compress=None,
                 auto_decompress=True,
             )
+        except _FAILURES as exc:
+            raise _send_failure(exc) from exc
         try:
-            chunks: list[bytes] = []
-            size = 0
-            with _reading():
-                async for chunk in response.content.iter_chunked(_CHUNK):
-                    size += len(chunk)
-                    if size > max_body:
-                        raise ReplyTooLarge(max_body)
-                    chunks.append(chunk)
+            content = await _body(response, max_body)
+        except _FAILURES as exc:
+            raise _read_failure(exc) from exc
         finally:
             response.release()
-        return response.status, list(merged_headers(response.raw_headers).items()), b"".join(chunks)
+        return response.status, list(merged_headers(response.raw_headers).items()), content
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._open()
         timeouts = request.extensions.get("timeout", {})
         timeout = _timeout_of(timeouts)
         body = await request.aread()
-        with _sending(request):
+        try:
             response = await session.request(
                 request.method,
                 str(request.url),
@@ -176,6 +190,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 timeout=timeout,
                 compress=None,
             )
+        except _FAILURES as exc:
+            raise _send_failure(exc, request) from exc
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
         return httpx.Response(
             response.status,

@@ -22,6 +22,12 @@ from tests.support.servers import free_port
 class _Echo(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        if self.path == "/plain":  # the body back as is, with its length
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         payload = gzip.compress(
             b'{"echo": "' + body + b'", "ua": "' + self.headers.get("x-t", "").encode() + b'"}'
         )
@@ -91,6 +97,25 @@ async def test_exchange_stops_reading_past_the_body_cap(echo_url: str) -> None:
         with pytest.raises(ReplyTooLarge):
             await transport.exchange(
                 "POST", echo_url, {}, b"x" * 100, timeouts=TIMEOUTS, max_body=50
+            )
+    finally:
+        await transport.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_plain_body_of_known_length_is_read_up_to_the_cap(echo_url: str) -> None:
+    """A body sent as is with its Content-Length: read whole within the cap, refused past it
+    (a gzip body's size is known only once decoded: the test above)."""
+    transport = AiohttpTransport()
+    try:
+        body = b"y" * 70_000  # more than one read chunk
+        status, _, received = await transport.exchange(
+            "POST", echo_url + "/plain", {}, body, timeouts=TIMEOUTS, max_body=70_000
+        )
+        assert (status, received) == (200, body)
+        with pytest.raises(ReplyTooLarge):
+            await transport.exchange(
+                "POST", echo_url + "/plain", {}, body, timeouts=TIMEOUTS, max_body=69_999
             )
     finally:
         await transport.aclose()
