@@ -19,8 +19,8 @@ upstream backend's hot path: their header normalisation, byte-stream wrappers an
 cost about 10% of the translated benchmark pair's throughput (paired runs). It keeps the same
 boundary: aiohttp decodes ``Content-Encoding``, headers come back as httpx's
 ``Headers.items()`` gives them (lower-case names, repeated headers joined with ``", "``), the
-body cap applies while reading (``ReplyTooLarge``), and failures raise the httpx exceptions
-above. Wrappers that need httpx objects (tracing) use ``handle_async_request``.
+body cap applies (``ReplyTooLarge``: before reading when a plain reply's ``Content-Length``
+is past it, else while reading), and failures raise the httpx exceptions above. Wrappers that need httpx objects (tracing) use ``handle_async_request``.
 """
 
 from __future__ import annotations
