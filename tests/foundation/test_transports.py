@@ -22,7 +22,9 @@ from tests.support.servers import free_port
 class _Echo(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
-        if self.path == "/plain":  # the body back as is, with its length
+        if self.path == "/headers":  # the request's header lines, as received
+            body = orjson.dumps([[name.lower(), value] for name, value in self.headers.items()])
+        if self.path in ("/plain", "/headers"):  # the body back as is, with its length
             self.send_response(200)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
@@ -119,6 +121,28 @@ async def test_a_plain_body_of_known_length_is_read_up_to_the_cap(echo_url: str)
             )
     finally:
         await transport.aclose()
+
+
+@pytest.mark.anyio
+async def test_the_upstream_sees_the_headers_rosetta_sends_and_no_others(echo_url: str) -> None:
+    """aiohttp adds no Accept, Accept-Encoding or User-Agent of its own to a request that has
+    them (as every request from an upstream backend does), on either path."""
+    sent = {"accept": "*/*", "accept-encoding": "gzip, deflate", "user-agent": "rosetta-test"}
+    transport = AiohttpTransport()
+    try:
+        _, _, body = await transport.exchange(
+            "POST", echo_url + "/headers", {**sent, "x-t": "v1"}, b"", timeouts=TIMEOUTS,
+            max_body=10_000,
+        )  # fmt: skip
+        async with httpx.AsyncClient(transport=AiohttpTransport(), headers=sent) as http:
+            reply = await http.post(echo_url + "/headers", headers={"x-t": "v1"})
+    finally:
+        await transport.aclose()
+    for received in (orjson.loads(body), reply.json()):
+        names = [name for name, _ in received]
+        assert len(names) == len(set(names)), received
+        assert {name: value for name, value in received if name in sent} == sent
+        assert dict(received)["x-t"] == "v1"
 
 
 @pytest.mark.anyio
