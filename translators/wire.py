@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -95,21 +95,45 @@ def json_body(request: HttpRequest) -> Any:
     return parse_json(request.body)
 
 
+class RawJson:
+    """A value some other encoder already wrote as JSON (``text``), to be embedded as is by
+    ``dump_json``; ``plain()`` gives the same value as plain Python data, for the one writer
+    that cannot embed text (the standard library's, which integers beyond 64 bits need)."""
+
+    __slots__ = ("plain", "text")
+
+    def __init__(self, text: bytes, plain: Callable[[], Any]) -> None:
+        self.text = text
+        self.plain = plain
+
+
+def _embedded(value: Any) -> Any:
+    if type(value) is RawJson:
+        return orjson.Fragment(value.text)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def _plain_or_text(value: Any) -> Any:
+    return value.plain() if type(value) is RawJson else str(value)
+
+
 def dump_json(value: Any) -> bytes:
-    """Serialise with orjson (naive datetimes as UTC). Dicts with keys that are not strings
-    are written with those keys stringified, and integers beyond 64 bits by the standard
-    library. The first try does without ``OPT_NON_STR_KEYS``, which changes nothing for string
-    keys but halves orjson's speed on a list reply; only a value it refuses is tried again."""
+    """Serialise with orjson (naive datetimes as UTC, ``RawJson`` embedded as written). Dicts
+    with keys that are not strings are written with those keys stringified, and integers
+    beyond 64 bits by the standard library. The first try does without
+    ``OPT_NON_STR_KEYS``, which changes nothing for string keys but halves orjson's speed on
+    a list reply; only a value it refuses is tried again."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC)
+        return orjson.dumps(value, default=_embedded, option=orjson.OPT_NAIVE_UTC)
     except TypeError:
         pass
     try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC)
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str).encode(
-            "utf-8"
+        return orjson.dumps(
+            value, default=_embedded, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
         )
+    except TypeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=_plain_or_text)
+        return text.encode("utf-8")
 
 
 def json_response(status: int, value: Any, headers: Iterable[tuple[str, str]] = ()) -> HttpResponse:

@@ -12,7 +12,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from translators.wire import dump_json
+from translators.wire import RawJson, dump_json
 
 
 def _with_the_option(value: Any) -> bytes:
@@ -85,3 +85,17 @@ def test_a_usual_reply_and_an_odd_one() -> None:
     assert b'"at":"2025-01-02T03:04:05+00:00"' in dump_json(body)
     odd = {1: time(1, 2), Key("k"): date(2025, 1, 2)}
     assert _written(dump_json, odd) == _written(_with_the_option, odd)
+
+
+def test_raw_json_is_embedded_as_written_and_as_plain_data_when_the_rest_needs_it() -> None:
+    """A list another encoder wrote (typed upstream rows) goes in as its text; when the body
+    also holds an integer orjson cannot write, the standard library writes the list's plain
+    value instead, so the body is still the same JSON."""
+    plain = [{"id": 2**70, "name": "a"}]
+    raw = RawJson(b'[{"id":1180591620717411303424,"name":"a"}]', lambda: plain)
+    assert (
+        dump_json({"rows": raw, "n": 1})
+        == b'{"rows":[{"id":1180591620717411303424,"name":"a"}],"n":1}'
+    )
+    body = {"rows": raw, "request": 2**65}
+    assert json.loads(dump_json(body)) == {"rows": plain, "request": 2**65}

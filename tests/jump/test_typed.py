@@ -281,6 +281,20 @@ def test_a_partly_decoded_list_renders_like_the_rest() -> None:
     assert _caller_sees(kept) == _caller_sees(general)
 
 
+def test_a_caller_whose_invocation_id_is_a_huge_integer_gets_the_same_list() -> None:
+    """The JUMP envelope echoes the caller's ``invId`` as given; one beyond 64 bits makes
+    the whole reply go through the standard library's writer, typed rows included."""
+    body = _body([SESSION, SESSION | {"sessionId": "102"}])
+    kept, general = _typed(body), _general(body)
+    assert kept is not None and isinstance(general, CanonicalResponse)
+    envelope = {"sid": "SessionService", "oid": "listSessions", "inv_id": 2**70}
+    request = CanonicalRequest(Operation.LIST, "jump", extras={"jump": {"envelope": envelope}})
+    http = HttpRequest("POST", "/presto/edge/api")
+    sent = [JUMP.encode_response(r, request, http).body for r in (kept, general)]
+    assert sent[0] == sent[1]
+    assert orjson.loads(sent[0])["response"][1]["sessionId"] == "102"
+
+
 def test_the_translator_reads_the_usual_reply_through_the_typed_path() -> None:
     response = JUMP.decode_response(HttpResponse(200, [], _body([SESSION])), LISTING)
     assert type(response.sessions) is SessionRows

@@ -17,16 +17,17 @@ calendar, anything that is not JSON. Such a body takes the general path (``parse
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
 import msgspec
-import orjson
 
 from translators.contract import SessionRecord
 from translators.geminidb.sessions import AGE_LIMIT, brief_fields_of, usual_record
 from translators.session_rows import SessionRows
+from translators.wire import RawJson
 
 
 class UsualSession(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -59,6 +60,7 @@ _DECODER = msgspec.json.Decoder(_Reply)
 _ENCODER = msgspec.json.Encoder()
 _AGE = attrgetter("age")
 _astuple = msgspec.structs.astuple
+_to_builtins = msgspec.to_builtins
 
 
 class TypedRows:
@@ -100,7 +102,7 @@ def sessions_json(objects: list[Any]) -> Any:
     ``dump_json`` writes: all rows, in one msgspec pass; mixed, the rows as dicts."""
     kinds = set(map(type, objects))
     if kinds == {UsualSession}:
-        return orjson.Fragment(_ENCODER.encode(objects))
+        return RawJson(_ENCODER.encode(objects), functools.partial(_to_builtins, objects))
     if UsualSession in kinds:
-        return [msgspec.structs.asdict(o) if type(o) is UsualSession else o for o in objects]
+        return [_to_builtins(o) if type(o) is UsualSession else o for o in objects]
     return objects

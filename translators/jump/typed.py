@@ -23,13 +23,14 @@ answers.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import msgspec
-import orjson
 
 from translators.jump.records import NO_TIMEOUT, TypedRows, all_as_written
 from translators.session_rows import SessionRows
+from translators.wire import RawJson
 
 
 class UsualConnection(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -137,7 +138,7 @@ def sessions_json(objects: list[Any]) -> Any:
     ``dump_json`` writes: all rows, in one msgspec pass; mixed, the rows as dicts."""
     kinds = set(map(type, objects))
     if kinds == {UsualSession}:
-        return orjson.Fragment(_ENCODER.encode(objects))
+        return RawJson(_ENCODER.encode(objects), functools.partial(as_dicts, objects))
     return as_dicts(objects) if UsualSession in kinds else objects
 
 
