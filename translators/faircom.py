@@ -90,6 +90,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar, cast
 
 from translators.contract import (
@@ -109,6 +110,7 @@ from translators.contract import (
     Translator,
     UpstreamChannel,
 )
+from translators.faircom_typed import ListedEntry, entries_json, typed_entries
 from translators.session_rows import Brief, SessionRows
 from translators.wire import dump_json, json_response, parse_json
 
@@ -686,10 +688,18 @@ class FairComTranslator(Translator):
     def decode_response(
         self, response: HttpResponse, request: CanonicalRequest
     ) -> CanonicalResponse:
-        result = self.result_of(response)
         own = request.principal.token
         op = request.operation
         decoded = CanonicalResponse(operation=op, request_id=request.request_id)
+        if op is Operation.LIST:
+            typed = typed_rows(response.body)
+            if typed is not None:  # the usual reply, read in one pass
+                records, keys = typed
+                decoded.sessions = records
+                decoded.total = len(records)
+                decoded.caller = _caller_by_key(records, keys, own)
+                return decoded
+        result = self.result_of(response)
         if op is Operation.LOGIN:
             token = result.get("authToken")
             if not isinstance(token, str) or not token:
@@ -852,22 +862,25 @@ def listed_tokens(sessions: list[Any]) -> list[str | None]:
 def _record_of_listed(obj: dict[str, Any]) -> SessionRecord:
     """The record of an entry of the listed shape: what ``record_of`` gives, built directly
     (``tests/faircom/test_records.py`` holds the two to the same results)."""
+    return _listed_record(obj["authToken"], obj["username"], obj["description"])
+
+
+def _listed_record(token: str, user: str, description: str) -> SessionRecord:
+    """The record of a listed entry given as its three values."""
     # id, user, client_address, service, database, state, connected_at, idle_seconds,
     # last_command, node_id, description, connections, extras
     return SessionRecord(
-        obj["authToken"][_PREFIX_LENGTH:], obj["username"], "", "", "", "active", None, 0.0,
-        "", "", obj["description"], [], {NAME: {}},
+        token[_PREFIX_LENGTH:], user, "", "", "", "active", None, 0.0, "", "", description, [],
+        {NAME: {}},
     )  # fmt: skip
 
 
-class ListedRows:
-    """How entries of the listed shape kept undecoded are read later: the ``RowCodec`` of the
-    ``SessionRows`` of a FairCom list reply."""
-
-    __slots__ = ()
-    brief_fields: Mapping[str, str] = {
-        "id": f'row["authToken"][{_PREFIX_LENGTH}:]',
-        "user": 'row["username"]',
+def _listed_brief_fields(field: str) -> Mapping[str, str]:
+    """``RowCodec.brief_fields`` of listed entries whose key ``k`` reads as
+    ``field.format(k)`` (``'row["{}"]'`` for dicts, ``"row.{}"`` for structs)."""
+    return {
+        "id": f"{field.format('authToken')}[{_PREFIX_LENGTH}:]",
+        "user": field.format("username"),
         "client_address": '""',
         "service": '""',
         "database": '""',
@@ -875,24 +888,66 @@ class ListedRows:
         "idle_seconds": "0.0",
         "last_command": '""',
         "node_id": '""',
-        "description": 'row["description"]',
+        "description": field.format("description"),
     }
+
+
+class ListedRows:
+    """How entries of the listed shape kept undecoded are read later: the ``RowCodec`` of the
+    ``SessionRows`` of a FairCom list reply."""
+
+    __slots__ = ()
+    brief_fields = _listed_brief_fields('row["{}"]')
+    token_of = staticmethod(itemgetter("authToken"))
 
     def decode(self, row: dict[str, Any], context: Any) -> SessionRecord:
         return _record_of_listed(row)
 
 
+class TypedListedRows:
+    """How the ``ListedEntry`` structs of a list reply read in one typed pass
+    (``translators/faircom_typed.py``) are read later: the ``RowCodec`` of their
+    ``SessionRows``."""
+
+    __slots__ = ()
+    brief_fields = _listed_brief_fields("row.{}")
+    token_of = staticmethod(attrgetter("authToken"))
+
+    def decode(self, row: ListedEntry, context: Any) -> SessionRecord:
+        return _listed_record(row.authToken, row.username, row.description)
+
+
+def typed_rows(body: bytes) -> tuple[SessionRows, list[str]] | None:
+    """``reply_rows`` of a ``listSessions`` reply of the usual shape read in one typed pass
+    (``translators/faircom_typed.py``), every token a ``session:<id>``; ``None`` otherwise."""
+    entries = typed_entries(body)
+    if entries is None:
+        return None
+    keys = list(map(_TOKEN, entries))
+    if not all(key[:_PREFIX_LENGTH] == SESSION_ID_PREFIX for key in keys):
+        return None
+    count = len(entries)
+    return SessionRows(_TYPED_LISTED_ROWS, entries, [None] * count, [None] * count), keys
+
+
+_TOKEN = attrgetter("authToken")
+_TYPED_LISTED_ROWS = TypedListedRows()
 _LISTED_ROWS = ListedRows()
 _LIST_FIELDS = Brief("id", "user", "description")
 
 
 def _list_rows(
     records: Sequence[SessionRecord], ids: set[str] | None, own_id: str | None, own_token: Any
-) -> list[dict[str, Any]]:
-    """``listSessions`` entries: each session's id (the caller's own session shows its
-    token), user and description; only the sessions in ``ids`` when it is given."""
-    if ids is None and type(records) is SessionRows and type(records.codec) is ListedRows:
-        return _kept_list_rows(records, own_id, own_token)
+) -> Any:
+    """``listSessions`` entries, as a value ``dump_json`` writes: each session's id (the
+    caller's own session shows its token), user and description; only the sessions in
+    ``ids`` when it is given."""
+    if (
+        ids is None
+        and type(records) is SessionRows
+        and isinstance(records.codec, ListedRows | TypedListedRows)
+    ):
+        return entries_json(_kept_list_rows(records, records.codec, own_id, own_token))
     rows = _LIST_FIELDS(records)
     if ids is not None:
         rows = [row for row in rows if row[0] in ids]
@@ -907,13 +962,16 @@ def _list_rows(
 
 
 def _kept_list_rows(
-    records: SessionRows, own_id: str | None, own_token: Any
-) -> list[dict[str, Any]]:
-    """``_list_rows`` of a FairCom list reply's sessions: an object kept as received is sent
-    on as it came, since it equals the entry its record renders to (the same keys and values;
-    only an upstream that orders the three keys differently sees them in its order), but the
-    caller's own session, which shows the caller's token, and objects decoded on arrival are
-    rendered."""
+    records: SessionRows,
+    codec: ListedRows | TypedListedRows,
+    own_id: str | None,
+    own_token: Any,
+) -> list[Any]:
+    """``_list_rows`` of a FairCom list reply's sessions (kept by ``codec``): an entry kept as
+    received is sent on as it came, since it equals the entry its record renders to (the same
+    keys and values; only an upstream that orders the three keys differently sees them in its
+    order), but the caller's own session, which shows the caller's token, and entries decoded
+    on arrival are rendered."""
 
     def rendered(record: SessionRecord) -> dict[str, Any]:
         return {
@@ -925,10 +983,11 @@ def _kept_list_rows(
     if own_id is None:
         return [row if record is None else rendered(record) for row, _, record in records.entries()]
     own_key = SESSION_ID_PREFIX + own_id
+    token_of = codec.token_of
     return [
         row
-        if record is None and row["authToken"] != own_key
-        else rendered(record or _record_of_listed(row))
+        if record is None and token_of(row) != own_key
+        else rendered(record or codec.decode(row, None))
         for row, _, record in records.entries()
     ]
 
