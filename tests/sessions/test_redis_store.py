@@ -14,6 +14,7 @@ import redis
 from proxy.sessions.crypto import SecretBox
 from proxy.sessions.redis_store import LIST_PAGE, RedisSessionStore
 from proxy.sessions.store import StoredSession
+from tests.support.faulty import FaultyUpstream
 from tests.support.redis import RedisServer, dump_redis
 from tests.support.servers import free_port
 from translators.contract import ErrorKind, RosettaError, SessionRecord
@@ -279,6 +280,35 @@ def test_upstream_secrets_are_encrypted_at_rest(url: str) -> None:
     # under another key the secrets are unreadable, so they are dropped, not garbled
     other = run(lambda store: store.get("1", time.time()), url, key=b"rotated-key")
     assert other is not None and other.upstream_secrets == {}
+
+
+def test_a_redis_that_never_answers_is_upstream_unavailable_within_the_timeout() -> None:
+    """A server that accepts connections and reads commands but never answers (a stalled
+    Redis): every call gives up after the store's timeout, as upstream_unavailable."""
+    with FaultyUpstream("hang", hang_seconds=30) as stalled:
+
+        async def main() -> list[tuple[ErrorKind, str, float]]:
+            url = stalled.url.replace("http://", "redis://") + "/0"
+            store = RedisSessionStore(url, SecretBox(KEY), timeout=0.3)
+            outcomes = []
+            try:
+                for call in (
+                    lambda: store.use_token("h", time.time(), "x"),
+                    lambda: store.live(time.time()),
+                    lambda: store.get("1", time.time()),
+                ):
+                    started = time.monotonic()
+                    with pytest.raises(RosettaError) as caught:
+                        await call()
+                    waited = time.monotonic() - started
+                    outcomes.append((caught.value.kind, caught.value.message, waited))
+            finally:
+                await store.close()
+            return outcomes
+
+        for kind, message, waited in asyncio.run(main()):
+            assert (kind, message) == (ErrorKind.UPSTREAM_UNAVAILABLE, "session store unavailable")
+            assert waited < 5  # the timeout, not the server's 30 s
 
 
 def test_an_unreachable_redis_is_upstream_unavailable() -> None:
