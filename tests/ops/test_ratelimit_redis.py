@@ -5,6 +5,7 @@ with a warning and limiting resumes once Redis is back."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,9 @@ import httpx
 import pytest
 import redis
 
+from proxy.ratelimit import RedisBuckets
 from tests.conftest import ADMIN_PASSWORD, STATIC_TOKEN, USER_PASSWORD, base_config
+from tests.support.faulty import FaultyUpstream
 from tests.support.redis import RedisServer, dump_redis
 from tests.support.servers import ServerProcess, serve
 
@@ -131,3 +134,23 @@ def test_redis_outage_fails_open_and_limiting_resumes(tmp_path: Path) -> None:
     finally:
         server.stop()
         store.stop()
+
+
+def test_a_redis_that_never_answers_fails_open_within_the_timeout() -> None:
+    """A stalled Redis (accepts, reads, never answers): the request is allowed once the
+    store's time-out passes, not when the server gives up."""
+    with FaultyUpstream("hang", hang_seconds=30) as stalled:
+
+        async def main() -> tuple[float, float]:
+            url = stalled.url.replace("http://", "redis://") + "/0"
+            buckets = RedisBuckets(url, 1.0, 1, prefix="rosetta:", timeout=0.3)
+            started = time.monotonic()
+            try:
+                wait = await buckets.take("user:alice")
+            finally:
+                await buckets.close()
+            return wait, time.monotonic() - started
+
+        wait, waited = asyncio.run(main())
+    assert wait == 0.0  # allowed: fail open
+    assert waited < 5  # the time-out, not the server's 30 s
