@@ -24,7 +24,7 @@ bucket would be full again). The script reads the clock with Redis ``TIME`` and 
 takes and writes in one atomic step, so replicas share one limit with no read-modify-write
 race and no dependence on their own clocks.
 
-When Redis fails (refused, reset, no answer within ``timeout_seconds``), the request is
+When Redis fails (refused, reset, time-out after ``timeout_seconds``), the request is
 *allowed* (fail open) and a warning is logged, at most once per ``WARN_EVERY`` seconds; Redis
 is then left alone for ``RETRY_AFTER_FAILURE`` seconds so an outage does not add a time-out
 to every request.
@@ -36,7 +36,6 @@ into a ``Retry-After`` header when the dialect answers with HTTP 429.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import math
 import time
@@ -151,10 +150,9 @@ class RedisBuckets:
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        self._timeout = timeout
         self._redis: aioredis.Redis = client or aioredis.from_url(
             url,
-            socket_timeout=None,  # each call has its own deadline (see redis_store)
+            socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # a failure fails open at once: no retries
         )
@@ -171,8 +169,7 @@ class RedisBuckets:
         if now < self._skip_until:
             return 0.0
         try:
-            async with asyncio.timeout(self._timeout):
-                allowed, wait = await self._script(keys=[self._prefix + key], args=self._args)
+            allowed, wait = await self._script(keys=[self._prefix + key], args=self._args)
         except (RedisError, OSError, TimeoutError) as exc:
             self._skip_until = now + RETRY_AFTER_FAILURE
             if now - self._warned_at >= WARN_EVERY:

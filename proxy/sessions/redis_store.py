@@ -25,8 +25,7 @@ Listing: one script call per page of ``LIST_PAGE`` index members returns every h
 page (and prunes members whose hash has gone), instead of a command per session: a 100-session
 list is one round trip and one reply to parse. Pages bound how long one call holds Redis.
 
-Failures: any Redis error (refused, reset, loading), or a call (one script page for a list)
-not answered within ``timeout`` seconds, becomes
+Failures: any Redis error (refused, reset, time-out, loading) becomes
 ``RosettaError(upstream_unavailable, "session store unavailable")``; the connection pool
 drops broken connections and reconnects on the next call, with one immediate retry so the
 first request after Redis comes back does not fail on a stale pooled connection.
@@ -35,7 +34,6 @@ Not for Redis Cluster: the scripts derive the token key from the session hash.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from typing import Any
@@ -212,10 +210,6 @@ LIST_PAGE = 500
 _SECRET_FIELD = SECRET_PREFIX.encode()
 
 
-_FAILURES = (RedisError, TimeoutError)
-"""What a store call fails with: any Redis error, or the call's own deadline passing."""
-
-
 def _unavailable(exc: BaseException, operation: str) -> RosettaError:
     # the exception's text may hold the URL; only its type is logged
     _log.warning("session_store_unavailable", operation=operation, error=type(exc).__name__)
@@ -249,13 +243,9 @@ class RedisSessionStore:
         timeout: float = 2.0,
         client: aioredis.Redis | None = None,
     ) -> None:
-        # no socket timeout (redis-py's default is 5 s): it bounds each write with
-        # asyncio.wait_for, a task per command (about 20 us of CPU); each call here is bounded
-        # by one asyncio.timeout instead
-        self._timeout = timeout
         self._redis: aioredis.Redis = client or aioredis.from_url(
             url,
-            socket_timeout=None,
+            socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1),
             health_check_interval=15,
@@ -279,13 +269,12 @@ class RedisSessionStore:
     # SessionStore -------------------------------------------------------------------------
     async def next_id(self) -> str:
         try:
-            async with asyncio.timeout(self._timeout):
-                while True:
-                    candidate = str(await self._redis.incr(self._ids))
-                    # preloaded sessions may already hold low ids
-                    if not await self._redis.exists(self._key(candidate)):
-                        return candidate
-        except _FAILURES as exc:
+            while True:
+                candidate = str(await self._redis.incr(self._ids))
+                # preloaded sessions may already hold low ids
+                if not await self._redis.exists(self._key(candidate)):
+                    return candidate
+        except RedisError as exc:
             raise _unavailable(exc, "next_id") from None
 
     async def put(self, session: StoredSession) -> None:
@@ -309,31 +298,28 @@ class RedisSessionStore:
             fields += [SECRET_PREFIX + name, self._box.seal(value)]
         score = int(session.id) if session.id.isdigit() else 0
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._put(
-                    keys=[self._key(session.id)],
-                    args=[self._tokens, self._index, session.id, score, _fmt(time.time()), *fields],
-                )
-        except _FAILURES as exc:
+            await self._put(
+                keys=[self._key(session.id)],
+                args=[self._tokens, self._index, session.id, score, _fmt(time.time()), *fields],
+            )
+        except RedisError as exc:
             raise _unavailable(exc, "put") from None
 
     async def get(self, session_id: str, now: float) -> StoredSession | None:
         try:
-            async with asyncio.timeout(self._timeout):
-                raw = await self._redis.hgetall(self._key(session_id))
-        except _FAILURES as exc:
+            raw = await self._redis.hgetall(self._key(session_id))
+        except RedisError as exc:
             raise _unavailable(exc, "get") from None
         return self._live(self._load(session_id, raw), now)
 
     async def by_token(self, token_hash: str, now: float) -> StoredSession | None:
         try:
-            async with asyncio.timeout(self._timeout):
-                found = await self._redis.get(self._tokens + token_hash)
-                if found is None:
-                    return None
-                session_id = _text(found)
-                raw = await self._redis.hgetall(self._key(session_id))
-        except _FAILURES as exc:
+            found = await self._redis.get(self._tokens + token_hash)
+            if found is None:
+                return None
+            session_id = _text(found)
+            raw = await self._redis.hgetall(self._key(session_id))
+        except RedisError as exc:
             raise _unavailable(exc, "by_token") from None
         session = self._live(self._load(session_id, raw), now)
         if session is None or session.token_hash != token_hash:
@@ -342,12 +328,11 @@ class RedisSessionStore:
 
     async def touch(self, session_id: str, now: float, command: str) -> StoredSession | None:
         try:
-            async with asyncio.timeout(self._timeout):
-                reply = await self._touch(
-                    keys=[self._key(session_id)],
-                    args=[_fmt(now), command, self._tokens, self._index, session_id],
-                )
-        except _FAILURES as exc:
+            reply = await self._touch(
+                keys=[self._key(session_id)],
+                args=[_fmt(now), command, self._tokens, self._index, session_id],
+            )
+        except RedisError as exc:
             raise _unavailable(exc, "touch") from None
         if not reply:
             return None
@@ -356,19 +341,11 @@ class RedisSessionStore:
 
     async def use_token(self, token_hash: str, now: float, command: str) -> StoredSession | None:
         try:
-            async with asyncio.timeout(self._timeout):
-                reply = await self._use_token(
-                    keys=[self._tokens + token_hash],
-                    args=[
-                        _fmt(now),
-                        command,
-                        self._tokens,
-                        self._index,
-                        self._sessions,
-                        token_hash,
-                    ],
-                )
-        except _FAILURES as exc:
+            reply = await self._use_token(
+                keys=[self._tokens + token_hash],
+                args=[_fmt(now), command, self._tokens, self._index, self._sessions, token_hash],
+            )
+        except RedisError as exc:
             raise _unavailable(exc, "use_token") from None
         if not reply:
             return None
@@ -377,32 +354,28 @@ class RedisSessionStore:
 
     async def update(self, session: StoredSession) -> bool:
         try:
-            async with asyncio.timeout(self._timeout):
-                done = await self._update(
-                    keys=[self._key(session.id)],
-                    args=[
-                        self._tokens,
-                        _fmt(time.time()),
-                        self._doc(session),
-                        _fmt(session.idle_timeout),
-                        ""
-                        if session.absolute_deadline is None
-                        else _fmt(session.absolute_deadline),
-                    ],
-                )
-        except _FAILURES as exc:
+            done = await self._update(
+                keys=[self._key(session.id)],
+                args=[
+                    self._tokens,
+                    _fmt(time.time()),
+                    self._doc(session),
+                    _fmt(session.idle_timeout),
+                    "" if session.absolute_deadline is None else _fmt(session.absolute_deadline),
+                ],
+            )
+        except RedisError as exc:
             raise _unavailable(exc, "update") from None
         return bool(done)
 
     async def set_upstream_secret(self, session_id: str, name: str, value: Any) -> bool:
         sealed: bytes | str = "" if value is None else self._box.seal(value)
         try:
-            async with asyncio.timeout(self._timeout):
-                done = await self._secret(
-                    keys=[self._key(session_id)],
-                    args=[SECRET_PREFIX + name, sealed, "del" if value is None else "set"],
-                )
-        except _FAILURES as exc:
+            done = await self._secret(
+                keys=[self._key(session_id)],
+                args=[SECRET_PREFIX + name, sealed, "del" if value is None else "set"],
+            )
+        except RedisError as exc:
             raise _unavailable(exc, "set_upstream_secret") from None
         return bool(done)
 
@@ -411,15 +384,14 @@ class RedisSessionStore:
         first = 0
         try:
             while True:
-                async with asyncio.timeout(self._timeout):  # each page in its own time
-                    read, pruned, page = await self._list(
-                        args=[self._sessions, self._index, first, first + LIST_PAGE - 1]
-                    )
+                read, pruned, page = await self._list(
+                    args=[self._sessions, self._index, first, first + LIST_PAGE - 1]
+                )
                 rows += page
                 if read < LIST_PAGE:
                     break
                 first += read - pruned  # pruned members no longer take a position
-        except _FAILURES as exc:
+        except RedisError as exc:
             raise _unavailable(exc, "live") from None
         sessions = []
         for position in range(0, len(rows), 2):
@@ -434,20 +406,18 @@ class RedisSessionStore:
         if not session_ids:
             return []
         try:
-            async with asyncio.timeout(self._timeout):
-                removed = await self._delete(
-                    keys=[self._key(i) for i in session_ids],
-                    args=[self._tokens, self._index, *session_ids],
-                )
-        except _FAILURES as exc:
+            removed = await self._delete(
+                keys=[self._key(i) for i in session_ids],
+                args=[self._tokens, self._index, *session_ids],
+            )
+        except RedisError as exc:
             raise _unavailable(exc, "delete") from None
         return [_text(i) for i in removed]
 
     async def ping(self) -> None:
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._redis.ping()
-        except _FAILURES as exc:
+            await self._redis.ping()
+        except RedisError as exc:
             raise _unavailable(exc, "ping") from None
 
     async def close(self) -> None:
