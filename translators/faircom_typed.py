@@ -20,12 +20,11 @@ holds the two paths to the same answers.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import msgspec
 
-from translators.wire import RawJson
+from translators.wire import rows_json
 
 
 class ListedEntry(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -49,8 +48,6 @@ class _Reply(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Reply)
-_ENCODER = msgspec.json.Encoder()
-_to_builtins = msgspec.to_builtins
 
 
 def typed_entries(body: bytes) -> list[ListedEntry] | None:
@@ -65,10 +62,5 @@ def typed_entries(body: bytes) -> list[ListedEntry] | None:
 
 def entries_json(entries: list[Any]) -> Any:
     """``listSessions`` entries, some of which may be ``ListedEntry`` rows, as a value
-    ``dump_json`` writes: all rows, in one msgspec pass; mixed, the rows as dicts."""
-    kinds = set(map(type, entries))
-    if kinds == {ListedEntry}:
-        return RawJson(_ENCODER.encode(entries), functools.partial(_to_builtins, entries))
-    if ListedEntry in kinds:
-        return [_to_builtins(e) if type(e) is ListedEntry else e for e in entries]
-    return entries
+    ``dump_json`` writes (``wire.rows_json``)."""
+    return rows_json(entries, ListedEntry)

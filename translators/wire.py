@@ -3,6 +3,7 @@ the time formats the dialects use (RFC 3339, HTTP-date, C asctime)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+import msgspec
 import orjson
 
 from translators.contract import ErrorKind, HttpRequest, HttpResponse, RosettaError
@@ -105,6 +107,19 @@ class RawJson:
     def __init__(self, text: bytes, plain: Callable[[], Any]) -> None:
         self.text = text
         self.plain = plain
+
+
+def rows_json(objects: list[Any], struct_type: type) -> Any:
+    """A list of JSON objects, some of which may be msgspec structs of ``struct_type`` (rows
+    an upstream's typed reply kept), as a value ``dump_json`` writes: all structs, written by
+    msgspec in one pass (a ``RawJson``); mixed, the structs as dicts; none, the list."""
+    kinds = set(map(type, objects))
+    if kinds == {struct_type}:
+        plain = functools.partial(msgspec.to_builtins, objects)
+        return RawJson(msgspec.json.encode(objects), plain)
+    if struct_type in kinds:
+        return [msgspec.to_builtins(o) if type(o) is struct_type else o for o in objects]
+    return objects
 
 
 def _embedded(value: Any) -> Any:

@@ -17,7 +17,6 @@ calendar, anything that is not JSON. Such a body takes the general path (``parse
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -27,7 +26,7 @@ import msgspec
 from translators.contract import SessionRecord
 from translators.geminidb.sessions import AGE_LIMIT, brief_fields_of, usual_record
 from translators.session_rows import SessionRows
-from translators.wire import RawJson
+from translators.wire import rows_json
 
 
 class UsualSession(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -57,10 +56,8 @@ class _Reply(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Reply)
-_ENCODER = msgspec.json.Encoder()
 _AGE = attrgetter("age")
 _astuple = msgspec.structs.astuple
-_to_builtins = msgspec.to_builtins
 
 
 class TypedRows:
@@ -99,10 +96,5 @@ def typed_rows(body: bytes, now: datetime) -> SessionRows | None:
 
 def sessions_json(objects: list[Any]) -> Any:
     """A list of session objects, some of which may be ``UsualSession`` rows, as a value
-    ``dump_json`` writes: all rows, in one msgspec pass; mixed, the rows as dicts."""
-    kinds = set(map(type, objects))
-    if kinds == {UsualSession}:
-        return RawJson(_ENCODER.encode(objects), functools.partial(_to_builtins, objects))
-    if UsualSession in kinds:
-        return [_to_builtins(o) if type(o) is UsualSession else o for o in objects]
-    return objects
+    ``dump_json`` writes (``wire.rows_json``)."""
+    return rows_json(objects, UsualSession)

@@ -23,14 +23,13 @@ answers.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import msgspec
 
 from translators.jump.records import NO_TIMEOUT, TypedRows, all_as_written
 from translators.session_rows import SessionRows
-from translators.wire import RawJson
+from translators.wire import rows_json
 
 
 class UsualConnection(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -94,7 +93,6 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Envelope)
-_ENCODER = msgspec.json.Encoder()
 _to_builtins = msgspec.to_builtins
 
 
@@ -135,11 +133,8 @@ def typed_list(body: bytes) -> TypedList | None:
 
 def sessions_json(objects: list[Any]) -> Any:
     """A list of session objects, some of which may be ``UsualSession`` rows, as a value
-    ``dump_json`` writes: all rows, in one msgspec pass; mixed, the rows as dicts."""
-    kinds = set(map(type, objects))
-    if kinds == {UsualSession}:
-        return RawJson(_ENCODER.encode(objects), functools.partial(as_dicts, objects))
-    return as_dicts(objects) if UsualSession in kinds else objects
+    ``dump_json`` writes (``wire.rows_json``)."""
+    return rows_json(objects, UsualSession)
 
 
 def as_dicts(objects: list[Any]) -> list[Any]:
