@@ -237,8 +237,8 @@ def _all_whole_seconds(moments: Sequence[str]) -> bool:
 def all_as_written(moments: Sequence[str | None]) -> bool:
     """Whether every one of these ``connectedAt`` values is null or a string written as
     ``format_rfc3339`` writes one (``is_usual``'s check of each)."""
-    written = [m for m in moments if m is not None] if None in moments else moments
-    return _all_whole_seconds(written) or all(map(is_rfc3339_as_written, written))  # type: ignore[arg-type]
+    written = [moment for moment in moments if moment is not None]
+    return _all_whole_seconds(written) or all(map(is_rfc3339_as_written, written))
 
 
 def _is_usual_connection(data: Any) -> bool:

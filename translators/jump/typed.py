@@ -5,7 +5,7 @@ JUMP servers answer ``listSessions`` with one envelope: ``sid``, ``oid``, ``svcV
 ``serviceHeader.map``), empty ``error`` and ``errorCode``, perhaps ``appId``, and
 ``response``: the sessions (or ``{"sessions": [...]}``), each with the eleven canonical keys,
 an optional ``sessionTimeout`` and ``connections``. msgspec decodes such a body straight into
-``UsualSession`` structs, checking every type on the way, in about half the time that
+``UsualSession`` structs, checking every type on the way, in under a third of the time that
 parsing it with orjson and then checking each session in Python takes. The sessions are kept
 as ``SessionRows`` (``TypedRows`` reads them), like the sessions of the usual shape the
 general path keeps.
