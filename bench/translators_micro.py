@@ -87,7 +87,12 @@ def _best(action: Callable[[], object], iterations: int) -> float:
     return round(best * 1_000_000, 2)
 
 
-def _sample(cls: type[Translator], translator: Translator) -> tuple[HttpRequest, CanonicalRequest]:
+def list_request(
+    cls: type[Translator], translator: Translator
+) -> tuple[HttpRequest, CanonicalRequest]:
+    """A typical caller's list request in the dialect (``SAMPLE_REQUESTS``) and the canonical
+    request its translator decodes from it; a bare canonical list request where there is no
+    sample."""
     name = cls.name
     method, path, headers, body = SAMPLE_REQUESTS.get(name, ("GET", "/", {}, b""))
     http = HttpRequest(method, path, headers=dict(headers), body=body, client="127.0.0.1:50000")
@@ -114,7 +119,7 @@ def measure(cls: type[Translator], iterations: int) -> dict[str, Any]:
         translator = cls({})
     except (ValueError, TypeError, RosettaError) as exc:
         return {"status": "skipped", "reason": f"cannot build with no options: {exc}"}
-    http, request = _sample(cls, translator)
+    http, request = list_request(cls, translator)
     sessions = [session_from_json(s) for s in payloads.canonical_sessions()]
     canonical = CanonicalResponse(Operation.LIST, sessions=sessions, total=len(sessions))
     rendered = translator.encode_response(canonical, request, http)

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import payloads
-from proxy.router import Router
+from bench.translators_micro import list_request
 from translators.codec import session_from_json
 from translators.contract import (
     CanonicalRequest,
@@ -32,19 +32,6 @@ from translators.registry import available
 from translators.wire import dump_json
 
 DIALECTS = sorted(available())
-_GEMINIDB_PATH = f"/v3/{payloads.PROJECT_ID}/instances/{payloads.INSTANCE_ID}/sessions"
-# (method, path, headers, body) of a list request where the dialect's list needs one
-_LIST_REQUESTS: dict[str, tuple[str, str, dict[str, str], bytes]] = {
-    "rosetta": ("POST", "/rosetta/v1/session.list", {"content-type": "application/json"}, b"{}"),
-    "faircom": (
-        "POST",
-        "/api",
-        {"content-type": "application/json"},
-        b'{"api":"admin","action":"listSessions","params":{},"authToken":"t","requestId":1}',
-    ),
-    "geminidb": ("GET", _GEMINIDB_PATH, {"x-auth-token": "t"}, b""),
-    "maxscale": ("GET", "/v1/sessions", {"authorization": "Basic YWRtaW46cHc="}, b""),
-}
 
 
 @cache
@@ -55,20 +42,7 @@ def _translator(name: str) -> Translator:
 @cache
 def _list_request(name: str) -> tuple[HttpRequest, CanonicalRequest]:
     """A caller's list request in the dialect, as its translator decodes it."""
-    cls = available()[name]
-    method, path, headers, body = _LIST_REQUESTS.get(name, ("GET", "/", {}, b""))
-    http = HttpRequest(method, path, headers=dict(headers), body=body, client="127.0.0.1:5000")
-    if name not in _LIST_REQUESTS:
-        return http, CanonicalRequest(Operation.LIST, name)
-    router: Router[str] = Router()
-    for route in cls.routes:
-        router.add(route.path, route.methods, name, route.name)
-    match = router.match(method, path)
-    assert match is not None
-    http.path_params = match.params
-    request = _translator(name).decode_request(http)
-    assert request.operation is Operation.LIST
-    return http, request
+    return list_request(available()[name], _translator(name))
 
 
 @cache
