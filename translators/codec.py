@@ -3,9 +3,11 @@ the session files ``rosetta emulate --sessions`` loads, and what session stores 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from translators.contract import (
@@ -26,6 +28,9 @@ SESSION_KEYS = tuple(f.name for f in fields(SessionRecord))
 CONNECTION_KEYS = tuple(f.name for f in fields(Connection))
 """The keys of a connection as ``connection_to_json`` writes it: its fields, in order."""
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(100))
+# where ``format_rfc3339`` puts the separators of a whole-second time: 2025-12-23T07:36:00Z
+_WHOLE_SECOND_MARKS = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "Z"))
+_HOUR = itemgetter(slice(11, 13))
 
 
 def format_rfc3339(moment: datetime | None) -> str | None:
@@ -63,6 +68,28 @@ def is_rfc3339_as_written(text: str) -> bool:
     try:
         datetime.fromisoformat(text)
     except ValueError:
+        return False
+    return True
+
+
+def all_whole_seconds(moments: Sequence[str]) -> bool:
+    """Whether every one of these strings is a timestamp as ``format_rfc3339`` writes one of
+    whole seconds (``is_rfc3339_as_written`` of each, answered for a whole list at once): 20
+    ASCII characters, the separators in place (read a column at a time from their
+    concatenation), an hour below 24, and a date and time ``datetime.fromisoformat`` reads.
+    ``False`` for an empty list."""
+    if set(map(len, moments)) != {20}:
+        return False
+    joined, count = "".join(moments), len(moments)
+    if not joined.isascii() or any(
+        joined[column::20] != mark * count for column, mark in _WHOLE_SECOND_MARKS
+    ):
+        return False
+    if max(map(_HOUR, moments)) > "23":  # never written; not left to fromisoformat
+        return False
+    try:
+        deque(map(datetime.fromisoformat, moments), maxlen=0)
+    except ValueError:  # no such day
         return False
     return True
 

@@ -504,3 +504,17 @@ def test_the_time_formatter_writes_what_isoformat_writes(moment: datetime) -> No
     except (OverflowError, ValueError, OSError) as exc:
         written = type(exc)
     assert written == expected
+
+
+_twenty = (_timestamps | _moments.map(format_rfc3339)).filter(
+    lambda t: isinstance(t, str) and len(t) == 20
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_twenty | _moments.map(format_rfc3339).map(str), min_size=1, max_size=5))
+def test_whole_seconds_of_a_list_are_checked_as_each_timestamp_is(moments: list[str]) -> None:
+    """``all_whole_seconds`` answers for a list what ``is_rfc3339_as_written`` answers for
+    each of its 20-character timestamps (and no for any other length)."""
+    expected = all(len(m) == 20 and is_rfc3339_as_written(m) for m in moments)
+    assert codec.all_whole_seconds(moments) is expected

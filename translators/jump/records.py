@@ -14,7 +14,6 @@ paths to the general ones.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from itertools import chain
@@ -23,7 +22,12 @@ from typing import Any
 
 import msgspec
 
-from translators.codec import format_rfc3339, is_rfc3339_as_written, parse_rfc3339
+from translators.codec import (
+    all_whole_seconds,
+    format_rfc3339,
+    is_rfc3339_as_written,
+    parse_rfc3339,
+)
 from translators.contract import Connection, ErrorKind, RosettaError, SessionRecord
 from translators.session_rows import BRIEF_FIELDS, SessionRows, rendered
 
@@ -60,8 +64,6 @@ _USUAL_TEXTS = itemgetter(
 # ``idleSeconds`` (``_all_plain``)
 _PLAIN_TYPES = (str, str, str, str, str, str, str, int, str, str, str, list)
 _ID_MOMENT_CONNECTIONS = itemgetter("sessionId", "connectedAt", "connections")
-# where ``format_rfc3339`` puts the separators of a whole-second time: 2025-12-23T07:36:00Z
-_WHOLE_SECOND_MARKS = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "Z"))
 _astuple = msgspec.structs.astuple
 
 
@@ -214,31 +216,14 @@ def _all_plain(items: list[Any]) -> bool:
     if value_types != _PLAIN_TYPES * len(items):
         return False
     ids, moments, connections = zip(*map(_ID_MOMENT_CONNECTIONS, items), strict=True)
-    return "" not in ids and not any(connections) and _all_whole_seconds(moments)
-
-
-def _all_whole_seconds(moments: Sequence[str]) -> bool:
-    """Whether every one of these strings is a real date and time as ``format_rfc3339``
-    writes one of whole seconds: 20 characters, the separators in place (read a column at a
-    time from their concatenation) and digits between them (``datetime.fromisoformat`` takes
-    nothing else there), as ``is_rfc3339_as_written`` checks one."""
-    if set(map(len, moments)) != {20}:
-        return False
-    joined, count = "".join(moments), len(moments)
-    if any(joined[column::20] != mark * count for column, mark in _WHOLE_SECOND_MARKS):
-        return False
-    try:
-        deque(map(datetime.fromisoformat, moments), maxlen=0)
-    except ValueError:  # no such day or hour
-        return False
-    return True
+    return "" not in ids and not any(connections) and all_whole_seconds(moments)
 
 
 def all_as_written(moments: Sequence[str | None]) -> bool:
     """Whether every one of these ``connectedAt`` values is null or a string written as
     ``format_rfc3339`` writes one (``is_usual``'s check of each)."""
     written = [moment for moment in moments if moment is not None]
-    return _all_whole_seconds(written) or all(map(is_rfc3339_as_written, written))
+    return all_whole_seconds(written) or all(map(is_rfc3339_as_written, written))
 
 
 def _is_usual_connection(data: Any) -> bool:
