@@ -110,9 +110,9 @@ from translators.contract import (
     Translator,
     UpstreamChannel,
 )
-from translators.faircom_typed import ListedEntry, entries_json, typed_entries
+from translators.faircom_typed import ListedEntry, typed_entries
 from translators.session_rows import Brief, SessionRows
-from translators.wire import dump_json, json_response, parse_json
+from translators.wire import dump_json, json_response, parse_json, rows_json
 
 NAME = "faircom"
 TOKEN_ERROR = 12031
@@ -923,14 +923,13 @@ def typed_rows(body: bytes) -> tuple[SessionRows, list[str]] | None:
     entries = typed_entries(body)
     if entries is None:
         return None
-    keys = list(map(_TOKEN, entries))
+    keys = list(map(TypedListedRows.token_of, entries))
     if not all(key[:_PREFIX_LENGTH] == SESSION_ID_PREFIX for key in keys):
         return None
     count = len(entries)
     return SessionRows(_TYPED_LISTED_ROWS, entries, [None] * count, [None] * count), keys
 
 
-_TOKEN = attrgetter("authToken")
 _TYPED_LISTED_ROWS = TypedListedRows()
 _LISTED_ROWS = ListedRows()
 _LIST_FIELDS = Brief("id", "user", "description")
@@ -947,7 +946,8 @@ def _list_rows(
         and type(records) is SessionRows
         and isinstance(records.codec, ListedRows | TypedListedRows)
     ):
-        return entries_json(_kept_list_rows(records, records.codec, own_id, own_token))
+        kept = _kept_list_rows(records, records.codec, own_id, own_token)
+        return rows_json(kept, ListedEntry)
     rows = _LIST_FIELDS(records)
     if ids is not None:
         rows = [row for row in rows if row[0] in ids]

@@ -20,11 +20,7 @@ holds the two paths to the same answers.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-
-from translators.wire import rows_json
 
 
 class ListedEntry(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -58,9 +54,3 @@ def typed_entries(body: bytes) -> list[ListedEntry] | None:
     except (msgspec.DecodeError, ValueError, RecursionError):
         return None
     return reply.result.sessions if reply.errorCode == 0 else None
-
-
-def entries_json(entries: list[Any]) -> Any:
-    """``listSessions`` entries, some of which may be ``ListedEntry`` rows, as a value
-    ``dump_json`` writes (``wire.rows_json``)."""
-    return rows_json(entries, ListedEntry)

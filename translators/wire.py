@@ -112,14 +112,16 @@ class RawJson:
 def rows_json(objects: list[Any], struct_type: type) -> Any:
     """A list of JSON objects, some of which may be msgspec structs of ``struct_type`` (rows
     an upstream's typed reply kept), as a value ``dump_json`` writes: all structs, written by
-    msgspec in one pass (a ``RawJson``); mixed, the structs as dicts; none, the list."""
-    kinds = set(map(type, objects))
-    if kinds == {struct_type}:
+    msgspec in one pass (a ``RawJson``); otherwise ``rows_as_dicts``."""
+    if set(map(type, objects)) == {struct_type}:
         plain = functools.partial(msgspec.to_builtins, objects)
         return RawJson(msgspec.json.encode(objects), plain)
-    if struct_type in kinds:
-        return [msgspec.to_builtins(o) if type(o) is struct_type else o for o in objects]
-    return objects
+    return rows_as_dicts(objects, struct_type)
+
+
+def rows_as_dicts(objects: list[Any], struct_type: type) -> list[Any]:
+    """The list with each msgspec struct of ``struct_type`` as the dict it encodes to."""
+    return [msgspec.to_builtins(o) if type(o) is struct_type else o for o in objects]
 
 
 def _embedded(value: Any) -> Any:

@@ -85,9 +85,9 @@ from translators.contract import (
 )
 from translators.geminidb import signing
 from translators.geminidb.sessions import NAME, ReplyRows, SessionEncoder, UsualRows, client_ip
-from translators.geminidb.typed import TypedRows, UsualSession, sessions_json, typed_rows
+from translators.geminidb.typed import TypedRows, UsualSession, typed_rows
 from translators.session_rows import SessionRows
-from translators.wire import dump_json, parse_json
+from translators.wire import dump_json, parse_json, rows_json
 
 DEFAULT_NODE_ID = "rosetta-node-1"
 DEFAULT_LIMIT = 50
@@ -405,7 +405,11 @@ class GeminiDbTranslator(Translator):
                 200,
                 {
                     "node_sessions": [
-                        {"node_id": n, "total_count": len(s), "sessions": sessions_json(s)}
+                        {
+                            "node_id": n,
+                            "total_count": len(s),
+                            "sessions": rows_json(s, UsualSession),
+                        }
                         for n, s in groups.items()
                     ]
                 },
@@ -418,7 +422,7 @@ class GeminiDbTranslator(Translator):
         ordered = sorted(self._session_objects(records, now, ages=True), key=itemgetter(1))
         offset, limit = int(extras.get("offset", 0)), int(extras.get("limit", DEFAULT_LIMIT))
         page = ordered[offset : offset + limit]
-        listed = sessions_json([obj for *_, obj in page])
+        listed = rows_json([obj for *_, obj in page], UsualSession)
         return _json(200, {"total_count": len(ordered), "sessions": listed})
 
     def _session_objects(
@@ -426,7 +430,7 @@ class GeminiDbTranslator(Translator):
     ) -> list[tuple[str, float, SessionObject]]:
         """``(node, age, session object)`` of each record (``age`` 0 unless ``ages``). A
         session a GeminiDB upstream sent in the usual shape is sent on as it came (a dict, or
-        a ``UsualSession`` that ``sessions_json`` writes): rendering its record gives the same
+        a ``UsualSession`` that ``wire.rows_json`` writes): rendering its record gives the same
         object (``tests/geminidb/test_records.py``, ``tests/geminidb/test_typed.py``)."""
         encode, age_of, default = self.sessions.encode, self.sessions.age_of, self.default_node
 

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from operator import attrgetter
-from typing import Any
 
 import msgspec
 
 from translators.contract import SessionRecord
 from translators.geminidb.sessions import AGE_LIMIT, brief_fields_of, usual_record
 from translators.session_rows import SessionRows
-from translators.wire import rows_json
 
 
 class UsualSession(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -92,9 +90,3 @@ def typed_rows(body: bytes, now: datetime) -> SessionRows | None:
         if min(ages) <= -AGE_LIMIT or max(ages) >= AGE_LIMIT:
             return None
     return SessionRows(TypedRows(now), rows, contexts, [None] * len(rows))
-
-
-def sessions_json(objects: list[Any]) -> Any:
-    """A list of session objects, some of which may be ``UsualSession`` rows, as a value
-    ``dump_json`` writes (``wire.rows_json``)."""
-    return rows_json(objects, UsualSession)

@@ -33,7 +33,7 @@ from translators.jump.records import (
     session_rows,
     session_to_jump,
 )
-from translators.jump.typed import TypedList, as_dicts, sessions_json, typed_list
+from translators.jump.typed import TypedList, UsualSession, typed_list
 from translators.jump.wire import (
     ANONYMOUS_USER,
     AUTH_FAILED_TEXT,
@@ -55,7 +55,7 @@ from translators.jump.wire import (
     to_xml,
     valid_callback,
 )
-from translators.wire import dump_json, parse_json
+from translators.wire import dump_json, parse_json, rows_as_dicts, rows_json
 
 _OPTIONS = {
     "session_service",
@@ -484,10 +484,12 @@ class JumpTranslator(Translator):
         elif operation is Operation.LIST:
             sessions = response.sessions or []
             objects = session_objects(sessions)  # kept rows may be typed ones
-            if request.fields:
-                data = [_project(item, request.fields) for item in as_dicts(objects)]
+            if request.fields or xml:
+                data = rows_as_dicts(objects, UsualSession)
+                if request.fields:
+                    data = [_project(item, request.fields) for item in data]
             else:
-                data = as_dicts(objects) if xml else sessions_json(objects)
+                data = rows_json(objects, UsualSession)
             total = response.total if response.total is not None else len(sessions)
             service["totalCount"] = str(total)
             item = "session"

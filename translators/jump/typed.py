@@ -23,13 +23,10 @@ answers.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
 from translators.jump.records import NO_TIMEOUT, TypedRows, all_as_written
 from translators.session_rows import SessionRows
-from translators.wire import rows_json
 
 
 class UsualConnection(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -93,9 +90,6 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_Envelope)
-_to_builtins = msgspec.to_builtins
-
-
 _TYPED_ROWS = TypedRows()
 
 
@@ -123,20 +117,9 @@ def typed_list(body: bytes) -> TypedList | None:
     if envelope.error:
         return None
     response = envelope.response
-    rows = response if type(response) is list else response.sessions  # type: ignore[union-attr]
+    rows = response if isinstance(response, list) else response.sessions
     if rows:
         ids, moments = zip(*[(row.sessionId, row.connectedAt) for row in rows], strict=True)
         if "" in ids or not all_as_written(moments):
             return None
     return TypedList(envelope, rows)
-
-
-def sessions_json(objects: list[Any]) -> Any:
-    """A list of session objects, some of which may be ``UsualSession`` rows, as a value
-    ``dump_json`` writes (``wire.rows_json``)."""
-    return rows_json(objects, UsualSession)
-
-
-def as_dicts(objects: list[Any]) -> list[Any]:
-    """The session objects with any ``UsualSession`` row as the dict it encodes to."""
-    return [_to_builtins(o) if type(o) is UsualSession else o for o in objects]
