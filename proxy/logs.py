@@ -4,8 +4,11 @@ tokens, ``Authorization``, ``X-Auth-Token``, ``presto_password`` and secret keys
 a log line even if a caller of the logger passes them by mistake.
 
 The access log (one line per request) is the only line written on every request. In JSON
-format it skips structlog's bound-logger machinery (~30 us a line) and runs the same
-processors on the same event dict itself (``access``): the line is identical, for ~7 us.
+format it skips structlog's bound-logger machinery (~30 us a line) and does what the same
+processors would do to the same event dict itself (``access``): the line is identical, for
+~3 us. Two of those steps are cheaper than structlog's: the timestamp formats the date and
+time of day once per second, and the secret check skips keys the gateway's own lines carry
+(``ACCESS_FIELDS``, none of them a secret); a line with any other key is redacted in full.
 Lines are written once per event-loop turn, all the lines of that turn in one write, so a
 busy server makes one system call for several requests; outside an event loop, and at exit,
 they are written at once."""
@@ -14,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import datetime
 import functools
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any, TextIO
 
@@ -57,22 +62,65 @@ def _orjson_dumps(value: Any, **_kwargs: Any) -> str:
     return orjson.dumps(value, default=str).decode("utf-8")
 
 
+ACCESS_FIELDS = frozenset(
+    {
+        "request_id",
+        "method",
+        "route",
+        "client",
+        "inbound",
+        "backend",
+        "upstream",
+        "operation",
+        "status",
+        "outcome",
+        "duration_ms",
+        "upstream_ms",
+        "event",
+        "level",
+        "timestamp",
+    }
+)
+"""The keys of the gateway's access lines (and the three every line gets): names no secret
+hides behind, each holding a number, a string or null."""
+
+
+class UtcTimestamp:
+    """The time now as structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it
+    (``2026-12-05T01:24:09.123456Z``; no fraction when it is zero), with the date and time of
+    day formatted once per second rather than on every line."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self) -> str:
+        # whole nanoseconds, cut to microseconds as datetime.now() does (rounding down)
+        second, nanos = divmod(time.time_ns(), 1_000_000_000)
+        if second != self._second:
+            moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+            self._prefix, self._second = moment.strftime("%Y-%m-%dT%H:%M:%S"), second
+        micro = nanos // 1000
+        return f"{self._prefix}.{micro:06d}Z" if micro else self._prefix + "Z"
+
+
 class _JsonAccessLines:
     """Writes access lines as the configured structlog chain renders them in JSON: the same
-    processors in the same order, the lines of one event-loop turn written and flushed
-    together at the end of the turn (see the module docstring)."""
+    steps in the same order, the lines of one event-loop turn written and flushed together at
+    the end of the turn (see the module docstring)."""
 
-    def __init__(self, stream: TextIO, stamper: structlog.processors.TimeStamper) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self.stream = stream
-        self.stamper = stamper
+        self.timestamp = UtcTimestamp()
         self.pending: list[str] = []
 
     def write(self, fields: dict[str, Any]) -> None:
         structlog.contextvars.merge_contextvars(None, "info", fields)
         fields["event"] = "request"
         fields["level"] = "info"
-        self.stamper(None, "info", fields)
-        redact_secrets(None, "info", fields)
+        fields["timestamp"] = self.timestamp()
+        if not fields.keys() <= ACCESS_FIELDS:
+            redact_secrets(None, "info", fields)
         self.pending.append(_orjson_dumps(fields))
         if len(self.pending) == 1:
             try:
@@ -135,4 +183,4 @@ def configure(fmt: str = "auto", level: str = "info") -> None:
         cache_logger_on_first_use=True,
     )
     fast = not use_console and threshold <= logging.INFO
-    _access_lines = _JsonAccessLines(sys.stderr, stamper) if fast else None
+    _access_lines = _JsonAccessLines(sys.stderr) if fast else None

@@ -4,6 +4,7 @@ redaction processor masks secret-named keys at any depth."""
 
 from __future__ import annotations
 
+import datetime
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from proxy import logs
 
 from tests.conftest import ADMIN_PASSWORD, SECRET_KEY, SESSION_SECRET, STATIC_TOKEN, base_config
 from tests.support.servers import serve
@@ -127,6 +132,20 @@ def test_the_access_line_is_the_line_structlog_writes() -> None:
     assert fast["event"] == "request" and fast["level"] == "info"
     assert fast["session_token"] == "***" and fast["params"] == {"password": "***"}
     assert fast["timestamp"].startswith("20") and fast["timestamp"].endswith("Z")
+
+
+@given(st.lists(st.integers(0, 4_102_444_800 * 10**9), min_size=1, max_size=6))
+def test_access_line_timestamps_are_structlogs_iso_utc_form(instants: list[int]) -> None:
+    """Whatever the instants, in whatever order (the date part is cached per second), the
+    stamp is the one structlog's ISO UTC stamper writes for that instant."""
+    stamp = logs.UtcTimestamp()
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    for nanos in instants:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(logs.time, "time_ns", lambda nanos=nanos: nanos)
+            written = stamp()
+        moment = epoch + datetime.timedelta(microseconds=nanos // 1000)
+        assert written == moment.isoformat().replace("+00:00", "Z")
 
 
 def test_access_lines_follow_the_configured_format_and_level() -> None:
