@@ -18,10 +18,13 @@ class TokenHasher:
     """Keyed hash of tokens, so a leaked store does not leak usable tokens."""
 
     def __init__(self, secret: bytes) -> None:
-        self._secret = secret
+        # keyed once: each hash copies this state instead of deriving the key pads again
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     def hash(self, token: str) -> str:
-        return hmac.new(self._secret, token.encode("utf-8"), hashlib.sha256).hexdigest()
+        keyed = self._keyed.copy()
+        keyed.update(token.encode("utf-8"))
+        return keyed.hexdigest()
 
     def matches(self, token: str, expected_hash: str) -> bool:
         return hmac.compare_digest(self.hash(token), expected_hash)
