@@ -35,7 +35,6 @@ credentials, and is forgotten when that caller logs out. Static credentials shar
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import time
@@ -49,6 +48,7 @@ import httpx
 from proxy import context
 from proxy.auth import Authenticator
 from proxy.backends.local import LocalBackend
+from proxy.deadlines import Deadlines
 from proxy.sessions.store import StoredSession
 from proxy.sessions.tokens import mint_token
 from proxy.settings import UpstreamBackendSettings
@@ -212,6 +212,7 @@ class HttpUpstream:
         # the aiohttp transport's direct path decodes what it advertises itself
         self._direct = self.transport if isinstance(self.transport, AiohttpTransport) else None
         self._direct_headers = {**self._default_headers, "accept-encoding": "gzip, deflate"}
+        self._deadlines = Deadlines()
 
     @property
     def dialect(self) -> str:
@@ -416,9 +417,8 @@ class HttpUpstream:
             request.headers["x-request-id"] = request_id
         started = time.perf_counter()
         try:
-            # asyncio's own deadline: Rosetta always runs on asyncio, and on this path per
-            # request it costs a fraction of a generic cancel scope
-            async with asyncio.timeout(total):
+            # one ticker for all exchanges in flight, not a timer each (proxy.deadlines)
+            with self._deadlines.bound(total):
                 return await self._exchange(request)
         except TimeoutError:
             raise RosettaError(
