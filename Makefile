@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck check bench bench-smoke clean
+.PHONY: run test lint typecheck check bench bench-smoke bench-inprocess clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	bench/setup $(BIN)
 	$(BIN)/python -m bench.run --smoke $(BENCH_ARGS)
+
+# CPU per request of Rosetta's app and the hand-written proxy, in-process (no uvicorn, no wrk)
+bench-inprocess: $(STAMP)
+	bench/setup $(BIN)
+	$(BIN)/python -m bench.inprocess $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

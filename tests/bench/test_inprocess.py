@@ -1,0 +1,46 @@
+"""``bench/inprocess.py`` runs end to end: both apps answer the benchmark's request against the
+nginx upstream and a CPU figure is printed for each. It never checks how fast anything is."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _missing() -> list[str]:
+    missing = []
+    if not (shutil.which("nginx") or Path("/usr/sbin/nginx").exists()):
+        missing.append("nginx")
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError:
+        missing.append("aiohttp (pip)")
+    return missing
+
+
+@pytest.mark.skipif(
+    bool(_missing()), reason=f"needs {', '.join(_missing())} (bench/setup installs them)"
+)
+def test_inprocess_run_measures_both_apps() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", "--requests", "80", "--rounds", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    figures = dict(
+        re.findall(r"^(rosetta|handwritten) +([0-9.]+) us CPU per request$", done.stdout, re.M)
+    )
+    assert set(figures) == {"rosetta", "handwritten"}, done.stdout
+    assert all(float(value) > 0 for value in figures.values())
+    assert "rosetta / handwritten:" in done.stdout
