@@ -6,7 +6,9 @@ back into the dialect's envelope (``encode_response``, the inbound side), agains
 The dialect's reply is produced by its own ``encode_response`` from the canonical sessions of
 ``bench/payloads.py``, for the list request its ``decode_request`` makes of a typical caller
 request (a bare canonical list request when there is no sample for the dialect). Dialects
-whose translator is still a placeholder are skipped with a note.
+whose translator is still a placeholder are skipped with a note. Both sides are timed with
+the garbage collector set as ``rosetta serve`` sets it (``proxy.gctune``): the translators'
+cost as the server pays it.
 
 A dialect may keep the rows of a reply undecoded and send them on unchanged to a caller of
 the same dialect (``translators/session_rows.py``), so "both" is the cost of proxying a list
@@ -30,6 +32,7 @@ sys.path.insert(0, str(BENCH.parent))  # also runnable as a script
 import orjson  # noqa: E402
 
 from bench import payloads  # noqa: E402
+from proxy.gctune import serving_gc  # noqa: E402
 from proxy.router import Router  # noqa: E402
 from translators.codec import session_from_json  # noqa: E402
 from translators.contract import (  # noqa: E402
@@ -170,7 +173,8 @@ def measure(cls: type[Translator], iterations: int) -> dict[str, Any]:
 
 
 def run(iterations: int = 200) -> dict[str, Any]:
-    results = {name: measure(cls, iterations) for name, cls in sorted(available().items())}
+    with serving_gc():  # the collector as `rosetta serve` sets it (proxy/gctune.py)
+        results = {name: measure(cls, iterations) for name, cls in sorted(available().items())}
     return {"status": "ok", "iterations": iterations, "rounds": ROUNDS, "dialects": results}
 
 

@@ -11,7 +11,9 @@ second; the memory check of ``make bench`` still sees no growth."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+from collections.abc import Iterator
 
 THRESHOLDS = (10_000, 50, 100)
 
@@ -21,3 +23,16 @@ def tune_for_serving() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+
+
+@contextlib.contextmanager
+def serving_gc() -> Iterator[None]:
+    """The serving settings for the length of a block (a benchmark measuring code as the
+    server runs it), then the previous ones again."""
+    previous = gc.get_threshold()
+    tune_for_serving()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*previous)
