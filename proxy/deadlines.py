@@ -40,14 +40,15 @@ class Deadlines:
         self._active[id(bound)] = bound
         if not self._ticking:
             self._ticking = True
-            loop.call_later(self.resolution, self._tick)
+            loop.call_later(self.resolution, self._tick, loop)
 
     def _remove(self, bound: Bound) -> None:
         self._active.pop(id(bound), None)
 
-    def _tick(self) -> None:
-        loop = self._loop
-        if loop is None or not self._active:
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._loop:  # the ticker of a loop this object has left: it stops
+            return
+        if not self._active:
             self._ticking = False
             return
         now = loop.time()
@@ -55,7 +56,7 @@ class Deadlines:
             if bound.when <= now and not bound.expired:
                 bound.expired = True
                 bound.task.cancel()
-        loop.call_later(self.resolution, self._tick)
+        loop.call_later(self.resolution, self._tick, loop)
 
     def __len__(self) -> int:
         """How many blocks are in flight (for tests and diagnostics)."""
