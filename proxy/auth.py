@@ -150,6 +150,9 @@ class Authenticator:
             raise denied("authentication required")
         now = time.time()
         token_hash = self._hasher.hash(token)
+        static_user = self._token_users.get(token_hash)
+        if static_user is not None:  # a configured token: no session to look up or touch
+            return Identity(static_user, self.role_of(static_user))
         if command:
             session = await self._store.use_token(token_hash, now, command)
         else:
@@ -162,9 +165,6 @@ class Authenticator:
                     raise denied("session expired")
         if session is not None:
             return Identity(session.record.user, session.role, session)
-        static_user = self._token_users.get(token_hash)
-        if static_user is not None:
-            return Identity(static_user, self.role_of(static_user))
         raise denied("unknown or expired token")
 
     def issue_jwt(self, session: StoredSession, max_age: int) -> str:

@@ -14,7 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_PASSWORD, SESSION_SECRET, USER_PASSWORD, base_config
+from tests.conftest import (
+    ADMIN_PASSWORD,
+    SESSION_SECRET,
+    STATIC_TOKEN,
+    USER_PASSWORD,
+    base_config,
+)
 from tests.support.redis import RedisServer, dump_redis
 from tests.support.servers import ServerProcess, serve
 
@@ -193,8 +199,10 @@ def test_redis_outage_gives_clean_errors_and_the_replicas_recover(cluster: Clust
             ready = httpx.get(f"{server.url}/readyz", timeout=15)
             assert ready.status_code == 503
             assert httpx.get(f"{server.url}/healthz", timeout=15).status_code == 200
-            # what needs no store still works
+            # what needs no store still works: anonymous pings, and a configured token
             assert cluster.call(server, "session.ping", {}).status_code == 200
+            pinged = cluster.call(server, "session.ping", creds(STATIC_TOKEN))
+            assert pinged.status_code == 200, pinged.text
             assert server.alive()
     finally:
         cluster.redis.start()  # same port, empty (no persistence)
