@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy import logs
-
 from tests.conftest import ADMIN_PASSWORD, SECRET_KEY, SESSION_SECRET, STATIC_TOKEN, base_config
 from tests.support.servers import serve
 
