@@ -23,7 +23,10 @@ PEXPIREAT to ``min(last_access + idle, absolute deadline)`` on every write.
 
 Listing: one script call per page of ``LIST_PAGE`` index members returns every hash of the
 page (and prunes members whose hash has gone), instead of a command per session: a 100-session
-list is one round trip and one reply to parse. Pages bound how long one call holds Redis.
+list is one round trip and one reply to parse. Pages bound how long one call holds Redis. A
+session whose stored fields are exactly those the previous list read is not decoded again:
+the store keeps what it decoded (up to ``LISTED_KEPT`` sessions, only those of the last list),
+and the sessions ``live`` returns are for reading, as the memory store's are.
 
 Failures: any Redis error (refused, reset, time-out, loading) becomes
 ``RosettaError(upstream_unavailable, "session store unavailable")``; the connection pool
@@ -207,6 +210,8 @@ if #gone > 0 then redis.call('ZREM', ARGV[2], unpack(gone)) end
 return {#ids, #gone, out}
 """
 LIST_PAGE = 500
+LISTED_KEPT = 10_000
+"""At most this many decoded sessions are kept from one list to the next (see ``live``)."""
 _SECRET_FIELD = SECRET_PREFIX.encode()
 
 
@@ -262,6 +267,8 @@ class RedisSessionStore:
         self._secret = self._redis.register_script(_SECRET)
         self._delete = self._redis.register_script(_DELETE)
         self._list = self._redis.register_script(_LIST)
+        # what the last list decoded, by session id: (the stored fields, the session)
+        self._listed: dict[str, tuple[list[Any], StoredSession]] = {}
 
     def _key(self, session_id: str) -> str:
         return self._sessions + session_id
@@ -393,13 +400,25 @@ class RedisSessionStore:
                 first += read - pruned  # pruned members no longer take a position
         except RedisError as exc:
             raise _unavailable(exc, "live") from None
+        # a session whose stored fields are what the last list read is not decoded again
+        listed = self._listed
+        kept: dict[str, tuple[list[Any], StoredSession]] = {}
         sessions = []
         for position in range(0, len(rows), 2):
-            fields = rows[position + 1]
-            raw = _pairs(fields)
-            session = self._live(self._load(_text(rows[position]), raw), now)
+            session_id, fields = _text(rows[position]), rows[position + 1]
+            known = listed.get(session_id)
+            if known is not None and known[0] == fields:
+                loaded: StoredSession | None = known[1]
+            else:
+                loaded = self._load(session_id, _pairs(fields))
+            if loaded is None:
+                continue
+            if len(kept) < LISTED_KEPT:
+                kept[session_id] = (fields, loaded)
+            session = self._live(loaded, now)
             if session is not None:
                 sessions.append(session)
+        self._listed = kept
         return sorted(sessions, key=lambda s: (len(s.id), s.id))
 
     async def delete(self, session_ids: list[str]) -> list[str]:

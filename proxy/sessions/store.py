@@ -87,7 +87,9 @@ class SessionStore(Protocol):
         ...
 
     async def live(self, now: float) -> list[StoredSession]:
-        """Every live session, oldest id first."""
+        """Every live session, oldest id first. For reading only: a store may hand out the
+        objects it keeps (the memory store does, the Redis store reuses what it decoded for
+        the last list); to change a session, ``get`` it and ``update`` it."""
         ...
 
     async def set_upstream_secret(self, session_id: str, name: str, value: Any) -> bool:

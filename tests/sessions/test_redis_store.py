@@ -244,6 +244,48 @@ def test_listing_reads_every_page_when_members_are_pruned_on_the_way(url: str) -
     assert len(raw(url).zrange("rosetta:index", 0, -1)) == len(expected)
 
 
+def test_a_list_sees_every_change_another_replica_made_since_the_last_list(url: str) -> None:
+    """The store reuses what it decoded for the last list, but only for sessions whose stored
+    fields have not changed: a list always shows what Redis holds now."""
+
+    async def scenario(store: RedisSessionStore) -> list[list[tuple[str, str, int]]]:
+        other = RedisSessionStore(url, SecretBox(KEY))
+
+        async def listed() -> list[tuple[str, str, int]]:
+            return [(s.id, s.record.description, s.requests) for s in await store.live(time.time())]
+
+        try:
+            for session_id in ("1", "2", "3"):
+                await store.put(login_session(session_id))
+            seen = [await listed(), await listed()]  # the second list reuses the first's
+            renamed = await other.get("2", time.time())
+            assert renamed is not None
+            renamed.record.description = "renamed elsewhere"
+            assert await other.update(renamed)
+            await other.touch("3", time.time(), "session.ping")
+            await other.delete(["1"])
+            await other.put(login_session("4"))
+            seen.append(await listed())
+            return seen
+        finally:
+            await other.close()
+
+    first, again, after = run(scenario, url)
+    assert first == again == [("1", "", 1), ("2", "", 1), ("3", "", 1)]
+    assert after == [("2", "renamed elsewhere", 1), ("3", "", 2), ("4", "", 1)]
+
+
+def test_a_listed_session_past_its_idle_time_is_not_listed_again(url: str) -> None:
+    async def scenario(store: RedisSessionStore) -> list[list[str]]:
+        await store.put(login_session("1", idle=600))
+        await store.put(login_session("2", idle=30))
+        now = time.time()
+        # the same stored fields both times; the second list is 60 s later
+        return [[s.id for s in await store.live(when)] for when in (now, now + 60)]
+
+    assert run(scenario, url) == [["1", "2"], ["1"]]
+
+
 def test_update_keeps_concurrent_counts_and_lifecycle(url: str) -> None:
     async def scenario(store: RedisSessionStore) -> StoredSession | None:
         await store.put(login_session("1"))
