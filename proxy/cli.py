@@ -259,10 +259,11 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
         metrics_dir = tempfile.mkdtemp(prefix="rosetta-metrics-")
         atexit.register(shutil.rmtree, metrics_dir, True)
         os.environ[MULTIPROC_ENV] = metrics_dir
-    uvicorn.run(
-        "proxy.worker:app_from_environment", factory=True, workers=settings.server.workers, **common
-    )
-    return 0
+    from proxy.supervisor import Supervisor
+
+    options = {k: v for k, v in common.items() if k not in ("host", "port")}
+    host, port = settings.server.host, settings.server.port
+    return Supervisor(settings.server.workers, host, port, options).run()
 
 
 # check ----------------------------------------------------------------------------------------
