@@ -10,8 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,10 +18,9 @@ import orjson
 import pytest
 
 from tests.conftest import SESSION_SECRET, base_config
+from tests.sessions.test_replicas import DEADLINE_SECONDS, eventually
 from tests.support.redis import RedisServer
 from tests.support.servers import ServerProcess, free_port, serve
-
-DEADLINE_SECONDS = 30.0
 
 
 @pytest.fixture
@@ -68,15 +66,6 @@ def _pids(url: str, connections: int = 16) -> set[int]:
             sock.close()
 
 
-def _eventually(check: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {DEADLINE_SECONDS}s: {what}")
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -99,7 +88,7 @@ def _listening_sockets(port: int) -> int:
 def test_each_worker_accepts_on_its_own_socket(two_workers: ServerProcess) -> None:
     # one listening socket per worker, so the kernel spreads new connections over them; with
     # one socket shared by all, the first worker awake took every connection waiting
-    _eventually(lambda: _listening_sockets(two_workers.port) == 2, "two listening sockets")
+    eventually(lambda: _listening_sockets(two_workers.port) == 2, "two listening sockets")
     # and 16 connections opened at once reach both (all on one would be a 1 in 30,000 chance)
     assert len(_pids(two_workers.url)) == 2
 
@@ -115,7 +104,7 @@ def test_a_worker_that_dies_is_replaced(two_workers: ServerProcess) -> None:
         except OSError:  # a connection queued for the killed worker's socket as it died
             return False
 
-    _eventually(replaced, "two live workers again, one new")
+    eventually(replaced, "two live workers again, one new")
     assert two_workers.alive()
 
 
@@ -124,7 +113,7 @@ def test_sighup_replaces_the_workers_one_at_a_time(two_workers: ServerProcess) -
     two_workers.process.send_signal(signal.SIGHUP)
     # a new worker accepts before its predecessor stops: there is always one to answer
     # (a connection queued for a stopping worker's own socket may be reset; see the module)
-    _eventually(lambda: not any(_alive(pid) for pid in before), "the old workers gone")
+    eventually(lambda: not any(_alive(pid) for pid in before), "the old workers gone")
     after = _pids(two_workers.url)
     assert len(after) == 2 and not after & before
     assert two_workers.alive()
@@ -134,7 +123,7 @@ def test_sigterm_stops_the_supervisor_and_every_worker(two_workers: ServerProces
     workers = _pids(two_workers.url)
     two_workers.process.send_signal(signal.SIGTERM)
     assert two_workers.process.wait(timeout=DEADLINE_SECONDS) == 0
-    _eventually(lambda: not any(_alive(pid) for pid in workers), "every worker gone")
+    eventually(lambda: not any(_alive(pid) for pid in workers), "every worker gone")
 
 
 def test_a_port_already_taken_is_a_clean_error(redis_url: str) -> None:
