@@ -3,7 +3,7 @@
 ``asyncio.timeout`` arms and disarms an event-loop timer on every use: about 9 us of an
 upstream request's CPU on uvloop, for a deadline that almost never fires. Here every
 exchange in flight shares one ticker instead. ``Deadlines.bound(seconds)`` notes the current
-task and its deadline in a dict and removes them when the block ends; while anything is
+task and its deadline in a set and removes them when the block ends; while anything is
 noted, the ticker wakes every ``resolution`` seconds and cancels each task past its deadline.
 The block then ends in ``TimeoutError``, as with ``asyncio.timeout``: a cancellation from
 anywhere else (a shutdown, a caller that went away) passes through as ``CancelledError``.
@@ -26,7 +26,7 @@ class Deadlines:
 
     def __init__(self, resolution: float = RESOLUTION) -> None:
         self.resolution = resolution
-        self._active: dict[int, Bound] = {}
+        self._active: set[Bound] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ticking = False
 
@@ -36,14 +36,14 @@ class Deadlines:
 
     def _add(self, bound: Bound, loop: asyncio.AbstractEventLoop) -> None:
         if loop is not self._loop:  # a new loop: what the old one noted can never end here
-            self._loop, self._active, self._ticking = loop, {}, False
-        self._active[id(bound)] = bound
+            self._loop, self._active, self._ticking = loop, set(), False
+        self._active.add(bound)
         if not self._ticking:
             self._ticking = True
             loop.call_later(self.resolution, self._tick, loop)
 
     def _remove(self, bound: Bound) -> None:
-        self._active.pop(id(bound), None)
+        self._active.discard(bound)
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         if loop is not self._loop:  # the ticker of a loop this object has left: it stops
@@ -52,7 +52,7 @@ class Deadlines:
             self._ticking = False
             return
         now = loop.time()
-        for bound in self._active.values():
+        for bound in self._active:
             if bound.when <= now and not bound.expired:
                 bound.expired = True
                 bound.task.cancel()
