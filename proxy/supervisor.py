@@ -71,7 +71,8 @@ class Supervisor:
         self.host = host
         self.port = port
         self.options = options
-        self.grace = float(options.get("timeout_graceful_shutdown") or 30)
+        grace = options.get("timeout_graceful_shutdown")
+        self.grace = 30.0 if grace is None else float(grace)
         self._context = multiprocessing.get_context("spawn")
         self._stopping = False
         self._restarting = False
