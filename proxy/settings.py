@@ -92,7 +92,7 @@ class UpstreamBackendSettings(_Strict):
     dialect: str
     url: str
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
-    transport: Literal["aiohttp", "httpx"] = "aiohttp"
+    transport: Literal["httptools", "aiohttp", "httpx"] = "httptools"
     protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
     max_connections: Annotated[int, Field(ge=1)] = 100
     auth: UpstreamAuthSettings = Field(default_factory=UpstreamAuthSettings)

@@ -49,6 +49,7 @@ from proxy import context
 from proxy.auth import Authenticator
 from proxy.backends.local import LocalBackend
 from proxy.deadlines import Deadlines
+from proxy.http1 import Http1Transport
 from proxy.sessions.store import StoredSession
 from proxy.sessions.tokens import mint_token
 from proxy.settings import UpstreamBackendSettings
@@ -209,8 +210,10 @@ class HttpUpstream:
         self._default_headers = dict(self.client.headers)
         self._extensions = {"timeout": self.client.timeout.as_dict()}
         self._urls: dict[str, tuple[httpx.URL, str]] = {}
-        # the aiohttp transport's direct path decodes what it advertises itself
-        self._direct = self.transport if isinstance(self.transport, AiohttpTransport) else None
+        # the direct path of Rosetta's own transports decodes what it advertises itself
+        self._direct: Http1Transport | AiohttpTransport | None = None
+        if isinstance(self.transport, Http1Transport | AiohttpTransport):
+            self._direct = self.transport
         self._direct_headers = {**self._default_headers, "accept-encoding": "gzip, deflate"}
         self._deadlines = Deadlines()
 
@@ -477,7 +480,10 @@ class HttpUpstream:
             content=request.body,
             extensions=self._extensions,
         )
-        reply = await self.transport.handle_async_request(outgoing)
+        try:
+            reply = await self.transport.handle_async_request(outgoing)
+        except ReplyTooLarge:  # Rosetta's transports cap what they read themselves
+            raise self._too_large() from None
         try:
             chunks: list[bytes] = []
             size = 0
@@ -499,6 +505,8 @@ class HttpUpstream:
 
 def _default_transport(settings: UpstreamBackendSettings) -> httpx.AsyncBaseTransport:
     """The configured transport under the shared ``httpx.AsyncClient``."""
+    if settings.transport == "httptools":
+        return Http1Transport(max_connections=settings.max_connections, max_body=MAX_UPSTREAM_BODY)
     if settings.transport == "aiohttp":
         return AiohttpTransport(max_connections=settings.max_connections)
     return httpx.AsyncHTTPTransport(

@@ -1,19 +1,22 @@
-"""The aiohttp-backed httpx transport behaves like httpx's own at the boundary: replies come
-through intact (gzip decoded), and every network failure raises the httpx exception that the
-upstream backend maps to a canonical kind. Both of its paths: under ``httpx.AsyncClient``, and
-``exchange``, the upstream backend's direct path, which must give the same answers."""
+"""Both of Rosetta's upstream transports (the httptools pool, the default, and the
+aiohttp-backed one) behave like httpx's own at the boundary: replies come through intact (gzip
+decoded), and every network failure raises the httpx exception that the upstream backend maps
+to a canonical kind. Both paths of each: under ``httpx.AsyncClient``, and ``exchange``, the
+upstream backend's direct path, which must give the same answers. The httptools pool's own
+wire-level cases are in ``test_http1.py``."""
 
 from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import orjson
 import pytest
 
+from proxy.http1 import Http1Transport
 from proxy.transports import AiohttpTransport, ReplyTooLarge
 from tests.support.faulty import FaultyUpstream
 from tests.support.servers import free_port
@@ -55,15 +58,25 @@ def echo_url() -> Iterator[str]:
     server.shutdown()
 
 
-def client(**timeouts: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        transport=AiohttpTransport(), timeout=httpx.Timeout(timeouts.get("t", 2.0))
-    )
+Transport = Http1Transport | AiohttpTransport
+
+
+@pytest.fixture(params=[Http1Transport, AiohttpTransport], ids=["httptools", "aiohttp"])
+def make(request: pytest.FixtureRequest) -> Callable[[], Transport]:
+    """A new transport of the kind under test."""
+    kind: Callable[[], Transport] = request.param
+    return kind
+
+
+def client(make: Callable[[], Transport], **timeouts: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=make(), timeout=httpx.Timeout(timeouts.get("t", 2.0)))
 
 
 @pytest.mark.anyio
-async def test_round_trip_with_gzip_and_headers(echo_url: str) -> None:
-    async with client() as http:
+async def test_round_trip_with_gzip_and_headers(
+    echo_url: str, make: Callable[[], Transport]
+) -> None:
+    async with client(make) as http:
         for _ in range(3):  # the pooled connection is reused
             reply = await http.post(echo_url + "/x", content=b"hello", headers={"x-t": "v1"})
             assert reply.status_code == 201
@@ -74,8 +87,8 @@ TIMEOUTS = {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}
 
 
 @pytest.mark.anyio
-async def test_exchange_answers_as_httpx_does(echo_url: str) -> None:
-    transport = AiohttpTransport()
+async def test_exchange_answers_as_httpx_does(echo_url: str, make: Callable[[], Transport]) -> None:
+    transport = make()
     try:
         for _ in range(3):  # the pooled connection is reused
             status, headers, body = await transport.exchange(
@@ -83,7 +96,7 @@ async def test_exchange_answers_as_httpx_does(echo_url: str) -> None:
             )
             assert status == 201
             assert orjson.loads(body) == {"echo": "hello", "ua": "v1"}
-        async with httpx.AsyncClient(transport=AiohttpTransport()) as http:
+        async with httpx.AsyncClient(transport=make()) as http:
             reply = await http.post(echo_url + "/x", content=b"hello", headers={"x-t": "v1"})
         # names lower-case, repeated headers joined: what HttpResponse.header() reads
         assert headers == list(reply.headers.items())
@@ -93,8 +106,10 @@ async def test_exchange_answers_as_httpx_does(echo_url: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_exchange_stops_reading_past_the_body_cap(echo_url: str) -> None:
-    transport = AiohttpTransport()
+async def test_exchange_stops_reading_past_the_body_cap(
+    echo_url: str, make: Callable[[], Transport]
+) -> None:
+    transport = make()
     try:
         with pytest.raises(ReplyTooLarge):
             await transport.exchange(
@@ -105,10 +120,12 @@ async def test_exchange_stops_reading_past_the_body_cap(echo_url: str) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_plain_body_of_known_length_is_read_up_to_the_cap(echo_url: str) -> None:
+async def test_a_plain_body_of_known_length_is_read_up_to_the_cap(
+    echo_url: str, make: Callable[[], Transport]
+) -> None:
     """A body sent as is with its Content-Length: read whole within the cap, refused past it
     (a gzip body's size is known only once decoded: the test above)."""
-    transport = AiohttpTransport()
+    transport = make()
     try:
         body = b"y" * 70_000  # more than one read chunk
         status, _, received = await transport.exchange(
@@ -124,17 +141,19 @@ async def test_a_plain_body_of_known_length_is_read_up_to_the_cap(echo_url: str)
 
 
 @pytest.mark.anyio
-async def test_the_upstream_sees_the_headers_rosetta_sends_and_no_others(echo_url: str) -> None:
+async def test_the_upstream_sees_the_headers_rosetta_sends_and_no_others(
+    echo_url: str, make: Callable[[], Transport]
+) -> None:
     """aiohttp adds no Accept, Accept-Encoding or User-Agent of its own to a request that has
     them (as every request from an upstream backend does), on either path."""
     sent = {"accept": "*/*", "accept-encoding": "gzip, deflate", "user-agent": "rosetta-test"}
-    transport = AiohttpTransport()
+    transport = make()
     try:
         _, _, body = await transport.exchange(
             "POST", echo_url + "/headers", {**sent, "x-t": "v1"}, b"", timeouts=TIMEOUTS,
             max_body=10_000,
         )  # fmt: skip
-        async with httpx.AsyncClient(transport=AiohttpTransport(), headers=sent) as http:
+        async with httpx.AsyncClient(transport=make(), headers=sent) as http:
             reply = await http.post(echo_url + "/headers", headers={"x-t": "v1"})
     finally:
         await transport.aclose()
@@ -146,11 +165,11 @@ async def test_the_upstream_sees_the_headers_rosetta_sends_and_no_others(echo_ur
 
 
 @pytest.mark.anyio
-async def test_refused_connection_is_connect_error() -> None:
-    async with client() as http:
+async def test_refused_connection_is_connect_error(make: Callable[[], Transport]) -> None:
+    async with client(make) as http:
         with pytest.raises(httpx.ConnectError):
             await http.get(f"http://127.0.0.1:{free_port()}/")
-    transport = AiohttpTransport()
+    transport = make()
     try:
         with pytest.raises(httpx.ConnectError):
             url = f"http://127.0.0.1:{free_port()}/"
@@ -169,14 +188,14 @@ async def test_refused_connection_is_connect_error() -> None:
     ],
 )
 async def test_faults_raise_the_matching_httpx_exception(
-    behaviour: str, expected: type[Exception]
+    behaviour: str, expected: type[Exception], make: Callable[[], Transport]
 ) -> None:
     with FaultyUpstream(behaviour, hang_seconds=5) as faulty:
-        async with client(t=0.5) as http:
+        async with client(make, t=0.5) as http:
             with pytest.raises(expected):
                 reply = await http.get(faulty.url + "/")
                 await reply.aread()
-        transport = AiohttpTransport()
+        transport = make()
         try:
             with pytest.raises(expected):
                 await transport.exchange(
