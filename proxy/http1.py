@@ -31,7 +31,8 @@ What a connection is trusted with:
   character: no header injection. ``Host`` is the URL's unless given; ``Content-Length`` is
   always the body's own; a given ``Transfer-Encoding`` is dropped (bodies are sent whole).
 - A reply body is refused past ``max_body`` bytes, as received and again once decoded, so a
-  compressed bomb stops at the cap.
+  compressed bomb stops at the cap; a reply head that has not ended within ``MAX_HEAD`` bytes
+  is refused too.
 
 Failures raise the httpx exception of the same meaning, as ``proxy.transports`` does:
 
@@ -39,7 +40,8 @@ Failures raise the httpx exception of the same meaning, as ``proxy.transports`` 
     no connection within the connect time-out     -> httpx.ConnectTimeout
     no free slot within the pool time-out         -> httpx.PoolTimeout
     no byte of the reply within the read time-out -> httpx.ReadTimeout
-    hang-up before or during the reply, not HTTP  -> httpx.RemoteProtocolError
+    hang-up before or during the reply, not HTTP,
+    a reply head past MAX_HEAD                    -> httpx.RemoteProtocolError
     a Content-Encoding that does not decode       -> httpx.DecodingError
     a control character in a request header       -> httpx.LocalProtocolError
     a reply body past the cap                     -> ReplyTooLarge (``exchange``)
@@ -70,6 +72,10 @@ _MANAGED = frozenset({"host", "content-length", "transfer-encoding"})
 _FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 """Control characters no header name or value may hold (tab is allowed), as aiohttp checks."""
 _TARGET_FORBIDDEN = re.compile(r"[\x00-\x20\x7f]")
+MAX_HEAD = 1024 * 1024
+"""Bytes a reply may take to finish its status line and headers (the body sharing its reads
+counts too, so this is a bound on memory, not a header-size rule): past it, the connection is
+closed. llhttp itself puts no limit on header size."""
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
 
@@ -177,6 +183,7 @@ class _Connection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
         self._size = 0
+        self._head_size = 0  # bytes received before the reply's head was complete
         self._max_body = 0
         self._head_only = False
         self._headers_done = False
@@ -192,7 +199,7 @@ class _Connection(asyncio.Protocol):
         assert self._transport is not None
         self._headers = []
         self._chunks = []
-        self._size = 0
+        self._size = self._head_size = 0
         self._max_body = max_body
         self._head_only = head_only
         self._headers_done = self._complete = self.replied = self.reusable = False
@@ -232,6 +239,11 @@ class _Connection(asyncio.Protocol):
         self.replied = True
         if self._timer is not None:
             self._last_read = self._loop.time()
+        if not self._headers_done:
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD:
+                self._fail(httpx.RemoteProtocolError(f"reply head longer than {MAX_HEAD} bytes"))
+                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import trustme
 
-from proxy.http1 import Http1Transport
+from proxy.http1 import MAX_HEAD, Http1Transport
 from proxy.transports import ReplyTooLarge
 from tests.support.scripted import Channel, ScriptedUpstream, reply
 from tests.support.servers import free_port
@@ -345,6 +345,20 @@ async def test_replies_that_cannot_be_read_raise_the_httpx_error(
 
     with ScriptedUpstream(answer) as upstream, pytest.raises(expected):
         await get(transport, upstream.url, read=1.0)
+
+
+@pytest.mark.anyio
+async def test_a_reply_head_that_never_ends_is_refused(transport: Http1Transport) -> None:
+    def endless_headers(channel: Channel) -> None:
+        if channel.request() is not None:
+            channel.send(b"HTTP/1.1 200 OK\r\n")
+            line = b"x-filler: " + b"a" * 8000 + b"\r\n"
+            for _ in range(MAX_HEAD // len(line) + 10):
+                channel.send(line)
+            channel.request()  # and keep the connection open
+
+    with ScriptedUpstream(endless_headers) as upstream, pytest.raises(httpx.RemoteProtocolError):
+        await get(transport, upstream.url)
 
 
 @pytest.fixture(scope="module")
