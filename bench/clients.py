@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import sys
 import tempfile
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import uvloop
 
 from bench import payloads
 from bench.callers import UPSTREAM_TOKEN
+from bench.inprocess import cpu_per_call
 from bench.nginx import start_upstream
 from proxy.http1 import Http1Transport
 from proxy.transports import AiohttpTransport
@@ -44,19 +44,7 @@ async def cpu_per_exchange(fetch: Fetch, *, requests: int, rounds: int, concurre
     first = await fetch()
     if first.count(b'"id"') < payloads.SESSION_COUNT:
         raise RuntimeError(f"unexpected reply: {first[:300]!r}")
-
-    async def caller(count: int) -> None:
-        for _ in range(count):
-            await fetch()
-
-    each = max(1, requests // concurrency)
-    await asyncio.gather(*(caller(max(1, each // 10)) for _ in range(concurrency)))
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.process_time()
-        await asyncio.gather(*(caller(each) for _ in range(concurrency)))
-        best = min(best, (time.process_time() - started) / (each * concurrency) * 1e6)
-    return best
+    return await cpu_per_call(fetch, requests=requests, rounds=rounds, concurrency=concurrency)
 
 
 async def measure(name: str, url: str, args: argparse.Namespace) -> float:

@@ -113,10 +113,20 @@ async def cpu_per_request(
     sessions = first.get("result", {}).get("sessions") if isinstance(first, dict) else None
     if not isinstance(sessions, list) or len(sessions) < payloads.SESSION_COUNT:
         raise RuntimeError(f"unexpected answer: {str(first)[:300]}")
+    return await cpu_per_call(
+        lambda: call(app, body), requests=requests, rounds=rounds, concurrency=concurrency
+    )
+
+
+async def cpu_per_call(
+    once: Callable[[], Awaitable[object]], *, requests: int, rounds: int, concurrency: int
+) -> float:
+    """The best round's CPU microseconds per call of ``once``, ``concurrency`` at a time,
+    after a warm-up of a tenth of a round."""
 
     async def caller(count: int) -> None:
         for _ in range(count):
-            await call(app, body)
+            await once()
 
     each = max(1, requests // concurrency)
     await asyncio.gather(*(caller(max(1, each // 10)) for _ in range(concurrency)))

@@ -25,12 +25,10 @@ def _missing() -> list[str]:
     return missing
 
 
-@pytest.mark.skipif(
-    bool(_missing()), reason=f"needs {', '.join(_missing())} (bench/setup installs them)"
-)
-def test_inprocess_run_measures_both_apps() -> None:
+def run_module(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m module args...`` from the repository root; fails the test if it fails."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.inprocess", "--requests", "80", "--rounds", "1"],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -38,6 +36,14 @@ def test_inprocess_run_measures_both_apps() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.mark.skipif(
+    bool(_missing()), reason=f"needs {', '.join(_missing())} (bench/setup installs them)"
+)
+def test_inprocess_run_measures_both_apps() -> None:
+    done = run_module("bench.inprocess", "--requests", "80", "--rounds", "1")
     figures = dict(
         re.findall(r"^(rosetta|handwritten) +([0-9.]+) us CPU per request$", done.stdout, re.M)
     )
