@@ -5,8 +5,9 @@ httpx stays the client interface (``httpx.AsyncClient``, its request and respons
 its exception hierarchy); this is the network under it. A pool does one thing per exchange:
 take an idle connection (or open one), write the request head and body in one write, and let
 the parser's callbacks collect the reply. On the benchmark's 100-session list reply that is
-about 14 us of CPU, against about 70 us for aiohttp's client (``proxy.transports``, still
-selectable as ``transport: aiohttp``); see docs/performance.md.
+about 22 us of CPU per exchange, against about 75 - 80 us for aiohttp's client
+(``proxy.transports``, still selectable as ``transport: aiohttp``); ``python -m bench.clients``
+measures both, and docs/performance.md has the numbers.
 
 ``exchange`` is the upstream backend's direct path (same signature as the aiohttp
 transport's): status, headers as ``httpx.Headers.items()`` gives them (lower-case names,
@@ -78,6 +79,7 @@ counts too, so this is a bound on memory, not a header-size rule): past it, the 
 closed. llhttp itself puts no limit on header size."""
 
 Reply = tuple[int, list[tuple[str, str]], bytes]
+"""What ``exchange`` answers: status, merged headers, decoded body."""
 
 
 class Target(NamedTuple):
@@ -372,7 +374,7 @@ class Http1Transport(httpx.AsyncBaseTransport):
         *,
         timeouts: Mapping[str, float | None],
         max_body: int,
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
+    ) -> Reply:
         """One request, answered as (status, headers, decoded body); see the module docstring."""
         status, raw, content = await self._send(
             method, target_of(url), headers.items(), body, timeouts, max_body

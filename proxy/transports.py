@@ -1,6 +1,6 @@
 """An httpx transport backed by aiohttp's connection pool, selected with ``transport: aiohttp``
-(the default is the httptools pool, ``proxy.http1``, which does the same job with about a
-fifth of the CPU per exchange).
+(the default is the httptools pool, ``proxy.http1``, which does the same job with under a
+third of the CPU per exchange: ``python -m bench.clients``).
 
 httpx stays the client interface (``httpx.AsyncClient``, its request and response types, its
 exception hierarchy), but its default transport degrades under concurrency; aiohttp's pool
