@@ -498,8 +498,8 @@ class Harness:
         server: Server | None = None
         try:
             server = plan.shared_server or self.track(plan.start())  # type: ignore[misc]
-            target = plan.caller.target(server.url)
             answer = plan.caller.check(server.url)
+            target = plan.caller.target(server.url)
             row.sessions = answer.sessions
             self.answers[row.id] = answer
             if self.args.warmup > 0:

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from bench import payloads
-from bench.callers import caller_for
+from bench.callers import CALLER_TOKEN, CheckFailed, FairComCaller, caller_for
 from bench.procs import memory_of, parse_wrk, process_tree
 from bench.run import Measurement, Row, compute_ratios, rosetta_config
 from bench.translators_micro import placeholder_reason
@@ -112,10 +112,18 @@ def test_placeholder_detection_tells_complete_from_placeholder() -> None:
 
 
 def test_every_caller_dialect_has_a_wrk_target() -> None:
-    for dialect in ("faircom", "geminidb", "rosetta"):
-        target = caller_for(dialect, rosetta_issues_tokens=True).target("http://127.0.0.1:1")
+    callers = [caller_for(d, rosetta_issues_tokens=True) for d in ("geminidb", "rosetta")]
+    for caller in [*callers, FairComCaller(login=False)]:
+        target = caller.target("http://127.0.0.1:1")
         assert target.url.startswith("http://127.0.0.1:1/")
         assert target.script is None or target.script.exists()
+
+
+def test_a_logging_in_caller_has_no_wrk_target_before_its_check_logged_in() -> None:
+    fixed = FairComCaller(login=False).target("http://127.0.0.1:1")
+    assert orjson.loads(fixed.script_args[0])["authToken"] == CALLER_TOKEN
+    with pytest.raises(CheckFailed, match="logs in first"):
+        caller_for("faircom", rosetta_issues_tokens=True).target("http://127.0.0.1:1")
     with pytest.raises(ValueError, match="no jump caller"):
         caller_for("jump", rosetta_issues_tokens=True)
 
