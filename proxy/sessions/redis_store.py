@@ -21,12 +21,14 @@ same step), and delete removes the session and its token key in one step, so a k
 replica is seen by every replica on its next request. Expiry is Redis's own TTL, set with
 PEXPIREAT to ``min(last_access + idle, absolute deadline)`` on every write.
 
-Listing: one script call per page of ``LIST_PAGE`` index members returns every hash of the
-page (and prunes members whose hash has gone), instead of a command per session: a 100-session
-list is one round trip and one reply to parse. Pages bound how long one call holds Redis. A
-session whose stored fields are exactly those the previous list read is not decoded again:
-the store keeps what it decoded (up to ``LISTED_KEPT`` sessions, only those of the last list),
-and the sessions ``live`` returns are for reading, as the memory store's are.
+Listing: one script call per page of ``LIST_PAGE`` index members returns every session of
+the page (and prunes members whose hash has gone), instead of a command per session: a
+100-session list is one round trip and one reply to parse. Pages bound how long one call
+holds Redis. A list reads every field but the upstream secrets, which no list needs: they are
+neither sent nor decrypted, so the sessions ``live`` returns have none. A session whose
+stored fields are exactly those the previous list read is not decoded again: the store keeps
+what it decoded (up to ``LISTED_KEPT`` sessions, only those of the last list), and the
+sessions ``live`` returns are for reading, as the memory store's are.
 
 Failures: any Redis error (refused, reset, time-out, loading) becomes
 ``RosettaError(upstream_unavailable, "session store unavailable")``; the connection pool
@@ -192,23 +194,38 @@ return removed
 """
 )
 
+_LISTED_FIELDS = (
+    "doc",
+    "token_hash",
+    "idle",
+    "deadline",
+    "last_access",
+    "requests",
+    "last_command",
+)
+"""What a list reads of each session hash: everything but the upstream secrets."""
+_LUA_LISTED_FIELDS = ", ".join(f"'{name}'" for name in _LISTED_FIELDS)
+
 # ARGV: session key prefix, index, first and last position in the index. Returns the number
-# of members read, the number pruned (their hash had gone), then id, HGETALL pairs per session.
-_LIST = """
+# of members read, the number pruned (their hash had gone), then the id and the values of
+# _LISTED_FIELDS (in that order) per session.
+_LIST = f"""
 local ids = redis.call('ZRANGE', ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
-local out, gone = {}, {}
+local out, gone = {{}}, {{}}
 for _, id in ipairs(ids) do
-  local fields = redis.call('HGETALL', ARGV[1] .. id)
-  if #fields == 0 then
+  local h = ARGV[1] .. id
+  local values = redis.call('HMGET', h, {_LUA_LISTED_FIELDS})
+  if not values[1] and redis.call('EXISTS', h) == 0 then
     gone[#gone + 1] = id
   else
     out[#out + 1] = id
-    out[#out + 1] = fields
+    out[#out + 1] = values
   end
 end
 if #gone > 0 then redis.call('ZREM', ARGV[2], unpack(gone)) end
-return {#ids, #gone, out}
+return {{#ids, #gone, out}}
 """
+_LISTED_FIELD_KEYS = tuple(name.encode() for name in _LISTED_FIELDS)
 LIST_PAGE = 500
 LISTED_KEPT = 10_000
 """At most this many decoded sessions are kept from one list to the next (see ``live``)."""
@@ -410,7 +427,8 @@ class RedisSessionStore:
             if known is not None and known[0] == fields:
                 loaded: StoredSession | None = known[1]
             else:
-                loaded = self._load(session_id, _pairs(fields))
+                stored = zip(_LISTED_FIELD_KEYS, fields, strict=True)
+                loaded = self._load(session_id, {k: v for k, v in stored if v is not None})
             if loaded is None:
                 continue
             if len(kept) < LISTED_KEPT:

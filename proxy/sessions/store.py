@@ -89,7 +89,9 @@ class SessionStore(Protocol):
     async def live(self, now: float) -> list[StoredSession]:
         """Every live session, oldest id first. For reading only: a store may hand out the
         objects it keeps (the memory store does, the Redis store reuses what it decoded for
-        the last list); to change a session, ``get`` it and ``update`` it."""
+        the last list); to change a session, ``get`` it and ``update`` it. A list never needs
+        upstream secrets, so a shared store leaves them out (the Redis store neither reads nor
+        decrypts them); ``get`` has them."""
         ...
 
     async def set_upstream_secret(self, session_id: str, name: str, value: Any) -> bool:

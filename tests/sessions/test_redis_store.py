@@ -324,6 +324,43 @@ def test_upstream_secrets_are_encrypted_at_rest(url: str) -> None:
     assert other is not None and other.upstream_secrets == {}
 
 
+class CountingBox(SecretBox):
+    """A ``SecretBox`` that counts how many sealed values it opened."""
+
+    opened = 0
+
+    def open(self, sealed: bytes) -> Any:
+        CountingBox.opened += 1
+        return super().open(sealed)
+
+
+def test_a_list_neither_reads_nor_decrypts_upstream_secrets(url: str) -> None:
+    """Listing every session must not open every session's upstream credentials: the list
+    has the sessions without them, and the session itself still has them."""
+    secrets = {"user": "bob", "password": "plain-password-6d1f"}
+
+    async def scenario() -> tuple[list[StoredSession], int, StoredSession | None, int]:
+        store = RedisSessionStore(url, CountingBox(KEY))
+        try:
+            await store.put(login_session("1", upstream_secrets=dict(secrets)))
+            await store.put(login_session("2"))
+            await store.set_upstream_secret("2", "state:cookie", "cookie-value-3c9e")
+            CountingBox.opened = 0
+            listed = await store.live(time.time())
+            opened_by_list = CountingBox.opened
+            return listed, opened_by_list, await store.get("1", time.time()), CountingBox.opened
+        finally:
+            await store.close()
+
+    listed, opened_by_list, got, opened_in_all = asyncio.run(scenario())
+    assert [(s.id, s.record.user, s.upstream_secrets) for s in listed] == [
+        ("1", "alice", {}),
+        ("2", "alice", {}),
+    ]
+    assert opened_by_list == 0
+    assert got is not None and got.upstream_secrets == secrets and opened_in_all == 2
+
+
 def test_a_redis_that_never_answers_is_upstream_unavailable_within_the_timeout() -> None:
     """A server that accepts connections and reads commands but never answers (a stalled
     Redis): every call gives up after the store's timeout, as upstream_unavailable."""
