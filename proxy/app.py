@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from proxy import pipeline
 from proxy.auth import AccessKey, Authenticator, User, hash_password
 from proxy.backends.local import LocalBackend
-from proxy.backends.upstream import HttpUpstream, _default_transport
+from proxy.backends.upstream import HttpUpstream, default_transport
 from proxy.gateway import Gateway, Inbound
 from proxy.metrics import Metrics
 from proxy.protection import BreakerState, protect
@@ -220,7 +220,7 @@ def build_runtime(
             wire = transport
             if tracing is not None:
                 wire = tracing.transport(
-                    transport or _default_transport(backend), name, translator.name
+                    transport or default_transport(name, backend), name, translator.name
                 )
             upstream = HttpUpstream(name, backend, translator, auth, wire, sessions=sessions)
             runtime.upstreams.append(upstream)

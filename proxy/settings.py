@@ -17,6 +17,7 @@ from pydantic import (
     StrictBool,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 DEFAULT_CONFIG_NAME = "rosetta.yaml"
@@ -85,6 +86,21 @@ class ProtectionSettings(_Strict):
     retry_backoff_seconds: Annotated[float, Field(ge=0)] = 0.05
 
 
+class UpstreamTlsSettings(_Strict):
+    """How Rosetta checks an ``https://`` upstream's certificate and, for mutual TLS, proves
+    itself to it. Certificates are always checked; there is no switch to turn that off."""
+
+    ca_file: str | None = None  # PEM: the CAs (or self-signed certificate) to trust instead
+    cert_file: str | None = None  # PEM: Rosetta's client certificate (mutual TLS)
+    key_file: str | None = None  # PEM: its private key, unencrypted (readable by Rosetta only)
+
+    @model_validator(mode="after")
+    def _pair(self) -> UpstreamTlsSettings:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (the client certificate)")
+        return self
+
+
 class UpstreamBackendSettings(_Strict):
     """A server speaking one of the dialects."""
 
@@ -100,6 +116,7 @@ class UpstreamBackendSettings(_Strict):
     # static credentials usable by callers who did not authenticate: only a literal YAML
     # ``true`` turns this on (no strings such as "yes" or "1", no ${VAR} interpolation)
     allow_anonymous: StrictBool = False
+    tls: UpstreamTlsSettings | None = None
 
     @field_validator("url")
     @classmethod
@@ -107,6 +124,12 @@ class UpstreamBackendSettings(_Strict):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _tls_needs_https(self) -> UpstreamBackendSettings:
+        if self.tls is not None and not self.url.startswith("https://"):
+            raise ValueError("tls applies to an https:// url only")
+        return self
 
 
 BackendSettings = Annotated[

@@ -29,6 +29,7 @@ that need httpx objects (tracing) use ``handle_async_request``.
 from __future__ import annotations
 
 import functools
+import ssl
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -123,9 +124,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     """One aiohttp session (and connection pool) per transport, created on first use inside
     the running event loop."""
 
-    def __init__(self, *, max_connections: int = 100, keepalive_seconds: float = 30.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_connections: int = 100,
+        keepalive_seconds: float = 30.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         self._max_connections = max_connections
         self._keepalive = keepalive_seconds
+        self._ssl: ssl.SSLContext | bool = True if ssl_context is None else ssl_context
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -134,6 +142,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 limit=self._max_connections,
                 keepalive_timeout=self._keepalive,
                 enable_cleanup_closed=True,
+                ssl=self._ssl,
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,

@@ -54,6 +54,7 @@ from proxy.sessions.store import StoredSession
 from proxy.sessions.tokens import mint_token
 from proxy.settings import UpstreamBackendSettings
 from proxy.transports import AiohttpTransport, ReplyTooLarge
+from proxy.upstream_tls import client_context
 from translators.contract import (
     CallerInfo,
     CanonicalRequest,
@@ -190,7 +191,7 @@ class HttpUpstream:
         # the client builds requests (base URL, default headers, time-outs) and owns the
         # transport's lifetime; requests go straight to the transport, since none of the
         # client's per-send features (auth, redirects, cookies, hooks) apply to an upstream
-        self.transport = transport or _default_transport(settings)
+        self.transport = transport or default_transport(name, settings)
         self.client = httpx.AsyncClient(
             base_url=settings.url,
             timeout=httpx.Timeout(
@@ -503,17 +504,18 @@ class HttpUpstream:
         )
 
 
-def _default_transport(settings: UpstreamBackendSettings) -> httpx.AsyncBaseTransport:
-    """The configured transport under the shared ``httpx.AsyncClient``."""
+def default_transport(name: str, settings: UpstreamBackendSettings) -> httpx.AsyncBaseTransport:
+    """The configured transport under backend ``name``'s ``httpx.AsyncClient``, with the TLS
+    context of its ``tls:`` settings (``ConfigError`` when their files do not load)."""
+    tls = None if settings.tls is None else client_context(settings.tls, f"backends.{name}.tls")
+    limit = settings.max_connections
     if settings.transport == "httptools":
-        return Http1Transport(max_connections=settings.max_connections, max_body=MAX_UPSTREAM_BODY)
+        return Http1Transport(max_connections=limit, max_body=MAX_UPSTREAM_BODY, ssl_context=tls)
     if settings.transport == "aiohttp":
-        return AiohttpTransport(max_connections=settings.max_connections)
+        return AiohttpTransport(max_connections=limit, ssl_context=tls)
     return httpx.AsyncHTTPTransport(
-        limits=httpx.Limits(
-            max_connections=settings.max_connections,
-            max_keepalive_connections=settings.max_connections,
-        )
+        verify=True if tls is None else tls,
+        limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
     )
 
 
