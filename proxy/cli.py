@@ -23,6 +23,7 @@ from proxy.settings import (
     load_settings,
     parse_settings,
 )
+from proxy.tls import server_options
 from proxy.worker import RESOLVED_SETTINGS_ENV
 from translators.contract import RosettaError
 from translators.registry import UnknownDialectError, available
@@ -245,6 +246,7 @@ def run_server(settings: Settings, *, reload_settings: Callable[[], Settings] | 
         "server_header": settings.server.server_header,
         "lifespan": "on",
         "timeout_graceful_shutdown": settings.server.shutdown_grace_seconds,
+        **server_options(settings.server.tls, "server.tls"),
     }
     if settings.server.workers == 1:
         app = create_app(settings, runtime=build_runtime(settings), load_settings=reload_settings)
@@ -272,6 +274,7 @@ def _check(args: argparse.Namespace) -> int:
 
     loaded = load_settings(args.config)
     check_policy(loaded, args.config or "<embedded rosetta.yaml>")
+    server_options(loaded.server.tls, "server.tls")
     build_runtime(resolve_secrets(loaded, announce=False))
     source = args.config or "embedded default"
     print(f"ok: {source}: {len(loaded.inbound)} inbound dialects, {len(loaded.backends)} backends")

@@ -5,7 +5,10 @@ time-out. A config that does not load, validate or build is logged and the runni
 
 What survives a reload: the session store (and so every session) when its URL is unchanged,
 the metrics, and secrets the config leaves to start-up (a generated password of a user that
-still has none, the session secret when none is configured).
+still has none, the session secret when none is configured). The listening server's keys
+(``server.host``, ``port``, ``workers``, ``tls``, ``shutdown_grace_seconds``,
+``server_header``) take effect at start only: a reload that changes one switches everything
+else and logs ``server_settings_need_restart`` naming them.
 """
 
 from __future__ import annotations
@@ -52,6 +55,18 @@ def _grace(runtime: Runtime) -> float:
     return max(totals, default=0.0) + 1.0
 
 
+_START_ONLY = ("host", "port", "workers", "tls", "shutdown_grace_seconds", "server_header")
+"""``server`` keys the listening server is set up with at start; a reload cannot change them."""
+
+
+def _start_only_changes(old: Settings, new: Settings) -> list[str]:
+    return [
+        f"server.{key}"
+        for key in _START_ONLY
+        if getattr(old.server, key) != getattr(new.server, key)
+    ]
+
+
 class Reloader:
     """Owns the app's current runtime and replaces it on request."""
 
@@ -84,6 +99,9 @@ class Reloader:
             self.app.gateway = new.gateway
             self.app.state.runtime = new
             _log.info("reloaded", dialects=sorted(settings.inbound), backends=sorted(new.backends))
+            changed = _start_only_changes(old.settings, settings)
+            if changed:
+                _log.warning("server_settings_need_restart", keys=changed)
         await anyio.sleep(_grace(old))
         await old.close(close_store=old.store is not new.store)
         return True

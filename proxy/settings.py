@@ -32,6 +32,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ServerTlsSettings(_Strict):
+    """HTTPS for callers: Rosetta's certificate (PEM, the chain after it) and its key (PEM,
+    unencrypted, readable by Rosetta only)."""
+
+    cert_file: str
+    key_file: str
+
+
 class ServerSettings(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
@@ -39,6 +47,7 @@ class ServerSettings(_Strict):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     shutdown_grace_seconds: Annotated[float, Field(ge=0)] = 30.0
     server_header: bool = False
+    tls: ServerTlsSettings | None = None
 
 
 class InboundSettings(_Strict):

@@ -53,8 +53,8 @@ from proxy.http1 import Http1Transport
 from proxy.sessions.store import StoredSession
 from proxy.sessions.tokens import mint_token
 from proxy.settings import UpstreamBackendSettings
+from proxy.tls import client_context
 from proxy.transports import AiohttpTransport, ReplyTooLarge
-from proxy.upstream_tls import client_context
 from translators.contract import (
     CallerInfo,
     CanonicalRequest,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import yaml
 
@@ -143,5 +144,31 @@ def test_sighup_reloads_without_dropping_requests(tmp_path: Path) -> None:
         still = httpx.post(f"{server.url}/api", json={"api": "admin", "action": "pingSession"})
         assert still.json()["errorCode"] == 0  # still serving the last good config
         assert server.alive()
+    finally:
+        server.stop()
+
+
+def test_a_reload_that_changes_the_listening_server_says_it_needs_a_restart(
+    tmp_path: Path,
+) -> None:
+    first = base_config(inbound={"rosetta": {}})
+    server, path = serve_file(tmp_path, first)
+    try:
+        second = base_config(inbound={"rosetta": {}, "faircom": {}})
+        second["server"] = {**second["server"], "port": server.port, "shutdown_grace_seconds": 5}
+        path.write_text(yaml.safe_dump(second))
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while "server_settings_need_restart" not in server.logs() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        warning = next(
+            orjson.loads(line)
+            for line in server.logs().splitlines()
+            if "server_settings_need_restart" in line
+        )
+        assert warning["keys"] == ["server.shutdown_grace_seconds"]
+        assert warning["level"] == "warning"
+        faircom = httpx.post(f"{server.url}/api", json={"api": "admin", "action": "pingSession"})
+        assert faircom.json()["errorCode"] == 0  # everything else was switched
     finally:
         server.stop()

@@ -19,6 +19,7 @@ import pytest
 import trustme
 
 from tests.conftest import ADMIN_PASSWORD, base_config
+from tests.support.certs import pem_files
 from tests.support.scripted import Channel, ScriptedUpstream, reply
 from tests.support.servers import serve, write_config
 
@@ -56,20 +57,8 @@ def authority() -> trustme.CA:
 
 @pytest.fixture(scope="module")
 def pem(authority: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The CA certificate and a client certificate with its key, as PEM files."""
-    directory = tmp_path_factory.mktemp("pem")
-    client = authority.issue_cert("rosetta-client")
-    files = {
-        "ca": directory / "ca.pem",
-        "cert": directory / "client.pem",
-        "key": directory / "client.key",
-        "junk": directory / "junk.pem",
-    }
-    authority.cert_pem.write_to_path(str(files["ca"]))
-    client.cert_chain_pems[0].write_to_path(str(files["cert"]))
-    client.private_key_pem.write_to_path(str(files["key"]))
-    files["junk"].write_text("not a certificate\n")
-    return {name: str(path) for name, path in files.items()}
+    """The CA certificate and Rosetta's client certificate with its key, as PEM files."""
+    return pem_files(authority, tmp_path_factory.mktemp("pem"), "rosetta-client")
 
 
 def server_context(authority: trustme.CA, *, client_certificate: bool) -> ssl.SSLContext:
@@ -190,9 +179,13 @@ def check(directory: Path, settings: dict[str, Any]) -> subprocess.CompletedProc
         ({"ca_file": "{junk}"}, "backends.legacy.tls.ca_file: cannot load"),
         ({"cert_file": "{junk}", "key_file": "{key}"}, "backends.legacy.tls.cert_file"),
         ({"cert_file": "{cert}"}, "cert_file and key_file go together"),
+        (
+            {"cert_file": "{cert}", "key_file": "{encrypted_key}"},
+            "key_file: {encrypted_key} is encrypted",
+        ),
         ({"ca_file": "{ca}", "verify": "false"}, "backends.legacy.tls.verify"),
     ],
-    ids=["missing-ca", "junk-ca", "junk-cert", "cert-without-key", "no-verify-switch"],
+    ids=["missing-ca", "junk-ca", "junk-cert", "cert-without-key", "encrypted-key", "no-verify"],
 )
 def test_tls_files_that_do_not_load_fail_the_check_naming_the_key(
     tls: dict[str, str], named: str, pem: dict[str, str], tmp_path: Path
@@ -201,7 +194,7 @@ def test_tls_files_that_do_not_load_fail_the_check_naming_the_key(
     settings = config("https://legacy.example:8443", {k: v.format(**files) for k, v in tls.items()})
     result = check(tmp_path, settings)
     assert result.returncode != 0
-    assert named in result.stderr
+    assert named.format(**files) in result.stderr
 
 
 def test_tls_settings_on_a_plain_http_upstream_fail_the_check(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -33,10 +34,11 @@ class ServerProcess:
     port: int
     log_path: Path
     args: list[str] = field(default_factory=list)
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -61,8 +63,10 @@ def start_process(
     *,
     env: dict[str, str] | None = None,
     ready_path: str = "/healthz",
+    tls: ssl.SSLContext | None = None,
 ) -> ServerProcess:
-    """Run ``rosetta <command>`` and wait for ``ready_path`` to answer 200."""
+    """Run ``rosetta <command>`` and wait for ``ready_path`` to answer 200 (over HTTPS, trusting
+    ``tls``, when it is given)."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     log_file = log_path.open("wb")
     process = subprocess.Popen(
@@ -71,13 +75,13 @@ def start_process(
         stderr=subprocess.STDOUT,
         env=full_env,
     )
-    server = ServerProcess(process, port, log_path, command)
+    server = ServerProcess(process, port, log_path, command, "http" if tls is None else "https")
     deadline = time.monotonic() + STARTUP_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"rosetta {' '.join(command)} exited:\n{server.logs()}")
         try:
-            reply = httpx.get(server.url + ready_path, timeout=0.5)
+            reply = httpx.get(server.url + ready_path, timeout=0.5, verify=tls or True)
             if reply.status_code == 200 and _is_ours(reply, process.pid):
                 return server
         except (httpx.HTTPError, ValueError):
@@ -113,8 +117,9 @@ def serve(
     env: dict[str, str] | None = None,
     extra_args: list[str] | None = None,
     name: str = "rosetta",
+    tls: ssl.SSLContext | None = None,
 ) -> ServerProcess:
-    """``rosetta serve`` with ``config`` on a free port."""
+    """``rosetta serve`` with ``config`` on a free port (``tls``: see ``start_process``)."""
     port = free_port()
     config = {**config, "server": {**config.get("server", {}), "port": port}}
     path = write_config(directory, config, f"{name}-{port}.yaml")
@@ -123,6 +128,7 @@ def serve(
         port,
         directory / f"{name}-{port}.log",
         env=env,
+        tls=tls,
     )
 
 

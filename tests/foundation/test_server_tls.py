@@ -1,0 +1,114 @@
+"""HTTPS for callers (``server.tls``), over real processes: with one worker and with two
+(each worker serves HTTPS), a client that trusts the certificate's CA gets answers, a
+plain-HTTP request to the same port gets none, and certificate files that do not load fail
+``rosetta check`` naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+from tests.conftest import ADMIN_PASSWORD, base_config
+from tests.support.certs import pem_files, trusting
+from tests.support.redis import RedisServer
+from tests.support.servers import serve, write_config
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def pem(authority: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return pem_files(authority, tmp_path_factory.mktemp("pem"), "127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
+
+
+def https_config(pem: dict[str, str], **server: Any) -> dict[str, Any]:
+    config = base_config()
+    tls = {"cert_file": pem["cert"], "key_file": pem["key"]}
+    config["server"] = {**config["server"], "tls": tls, **server}
+    return config
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_callers_that_trust_the_certificate_are_served_over_https(
+    workers: int,
+    authority: trustme.CA,
+    pem: dict[str, str],
+    redis_url: str,
+    tmp_path: Path,
+) -> None:
+    config = https_config(pem, workers=workers)
+    if workers > 1:
+        config["sessions"] = {**config["sessions"], "store": redis_url}
+    proxy = serve(tmp_path, config, tls=trusting(authority))
+    try:
+        assert proxy.url.startswith("https://")
+        with httpx.Client(verify=trusting(authority), timeout=30) as client:
+            login = client.post(
+                f"{proxy.url}/rosetta/v1/session.login",
+                json={"credentials": {"user": "admin", "password": ADMIN_PASSWORD}},
+            )
+            assert login.status_code == 200, login.text
+            listed = client.post(
+                f"{proxy.url}/rosetta/v1/session.list",
+                json={"credentials": {"token": login.json()["token"]}},
+            )
+            assert listed.status_code == 200 and listed.json()["total"] >= 1
+        with pytest.raises(httpx.TransportError):  # plain HTTP on the HTTPS port
+            httpx.get(f"http://127.0.0.1:{proxy.port}/healthz", timeout=5)
+        with pytest.raises(httpx.ConnectError):  # a client that does not trust the CA
+            httpx.get(f"{proxy.url}/healthz", timeout=5)
+    finally:
+        proxy.stop()
+
+
+def check(directory: Path, config: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    path = write_config(directory, config)
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cert", "key", "named"),
+    [
+        ("{missing}", "{key}", "server.tls.cert_file: cannot load {missing}"),
+        ("{junk}", "{key}", "server.tls.cert_file: cannot load {junk}"),
+        ("{cert}", "{encrypted_key}", "server.tls.key_file: {encrypted_key} is encrypted"),
+    ],
+    ids=["missing", "junk", "encrypted-key"],
+)
+def test_a_certificate_that_does_not_load_fails_the_check_naming_the_key(
+    cert: str, key: str, named: str, pem: dict[str, str], tmp_path: Path
+) -> None:
+    files = {**pem, "missing": str(tmp_path / "missing.pem")}
+    config = base_config()
+    tls = {"cert_file": cert.format(**files), "key_file": key.format(**files)}
+    config["server"] = {**config["server"], "tls": tls}
+    result = check(tmp_path, config)
+    assert result.returncode != 0
+    assert named.format(**files) in result.stderr
+
+
+def test_a_good_certificate_passes_the_check(pem: dict[str, str], tmp_path: Path) -> None:
+    result = check(tmp_path, https_config(pem))
+    assert result.returncode == 0, result.stderr
