@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+import trustme
 
 from tests.support.servers import ServerProcess, serve
 
@@ -58,3 +59,9 @@ def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPro
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def authority() -> trustme.CA:
+    """A private certificate authority for TLS tests (``tests/support/certs.py``)."""
+    return trustme.CA()

@@ -361,11 +361,6 @@ async def test_a_reply_head_that_never_ends_is_refused(transport: Http1Transport
         await get(transport, upstream.url)
 
 
-@pytest.fixture(scope="module")
-def authority() -> trustme.CA:
-    return trustme.CA()
-
-
 @pytest.mark.anyio
 async def test_https_checks_the_upstream_certificate(authority: trustme.CA) -> None:
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

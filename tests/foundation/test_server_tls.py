@@ -5,8 +5,6 @@ plain-HTTP request to the same port gets none, and certificate files that do not
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +16,7 @@ import trustme
 from tests.conftest import ADMIN_PASSWORD, base_config
 from tests.support.certs import pem_files, trusting
 from tests.support.redis import RedisServer
-from tests.support.servers import serve, write_config
-
-
-@pytest.fixture(scope="module")
-def authority() -> trustme.CA:
-    return trustme.CA()
+from tests.support.servers import check_config, serve
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +71,6 @@ def test_callers_that_trust_the_certificate_are_served_over_https(
         proxy.stop()
 
 
-def check(directory: Path, config: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    path = write_config(directory, config)
-    return subprocess.run(
-        [sys.executable, "-m", "proxy", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize(
     ("cert", "key", "named"),
     [
@@ -104,11 +87,11 @@ def test_a_certificate_that_does_not_load_fails_the_check_naming_the_key(
     config = base_config()
     tls = {"cert_file": cert.format(**files), "key_file": key.format(**files)}
     config["server"] = {**config["server"], "tls": tls}
-    result = check(tmp_path, config)
+    result = check_config(tmp_path, config)
     assert result.returncode != 0
     assert named.format(**files) in result.stderr
 
 
 def test_a_good_certificate_passes_the_check(pem: dict[str, str], tmp_path: Path) -> None:
-    result = check(tmp_path, https_config(pem))
+    result = check_config(tmp_path, https_config(pem))
     assert result.returncode == 0, result.stderr

@@ -7,8 +7,6 @@ configured one; files that do not load fail ``rosetta check`` naming the key."""
 from __future__ import annotations
 
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ import trustme
 from tests.conftest import ADMIN_PASSWORD, base_config
 from tests.support.certs import pem_files
 from tests.support.scripted import Channel, ScriptedUpstream, reply
-from tests.support.servers import serve, write_config
+from tests.support.servers import check_config, serve
 
 UPSTREAM_TOKEN = "upstream-service-token-51c0"
 LIST_REPLY = orjson.dumps(
@@ -48,11 +46,6 @@ LIST_REPLY = orjson.dumps(
         ]
     }
 )
-
-
-@pytest.fixture(scope="module")
-def authority() -> trustme.CA:
-    return trustme.CA()
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +155,6 @@ def test_a_server_that_asks_for_a_client_certificate_gets_the_configured_one(
     assert played.tokens == [UPSTREAM_TOKEN]  # only the request with the certificate
 
 
-def check(directory: Path, settings: dict[str, Any]) -> subprocess.CompletedProcess[str]:
-    path = write_config(directory, settings)
-    return subprocess.run(
-        [sys.executable, "-m", "proxy", "check", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize(
     ("tls", "named"),
     [
@@ -192,7 +175,7 @@ def test_tls_files_that_do_not_load_fail_the_check_naming_the_key(
 ) -> None:
     files = {**pem, "missing": str(tmp_path / "missing.pem")}
     settings = config("https://legacy.example:8443", {k: v.format(**files) for k, v in tls.items()})
-    result = check(tmp_path, settings)
+    result = check_config(tmp_path, settings)
     assert result.returncode != 0
     assert named.format(**files) in result.stderr
 
@@ -200,12 +183,12 @@ def test_tls_files_that_do_not_load_fail_the_check_naming_the_key(
 def test_tls_settings_on_a_plain_http_upstream_fail_the_check(
     pem: dict[str, str], tmp_path: Path
 ) -> None:
-    result = check(tmp_path, config("http://legacy.example:8080", {"ca_file": pem["ca"]}))
+    result = check_config(tmp_path, config("http://legacy.example:8080", {"ca_file": pem["ca"]}))
     assert result.returncode != 0
     assert "tls applies to an https:// url only" in result.stderr
 
 
 def test_a_good_tls_section_passes_the_check(pem: dict[str, str], tmp_path: Path) -> None:
     mutual = {"ca_file": pem["ca"], "cert_file": pem["cert"], "key_file": pem["key"]}
-    result = check(tmp_path, config("https://legacy.example:8443", mutual))
+    result = check_config(tmp_path, config("https://legacy.example:8443", mutual))
     assert result.returncode == 0, result.stderr

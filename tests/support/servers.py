@@ -110,6 +110,17 @@ def write_config(directory: Path, config: dict[str, Any], name: str = "rosetta.y
     return path
 
 
+def check_config(directory: Path, config: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """``rosetta check`` of ``config`` written to ``directory``; its exit code and output."""
+    path = write_config(directory, config, "checked.yaml")
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def serve(
     directory: Path,
     config: dict[str, Any],
