@@ -34,10 +34,12 @@ class _Strict(BaseModel):
 
 class ServerTlsSettings(_Strict):
     """HTTPS for callers: Rosetta's certificate (PEM, the chain after it) and its key (PEM,
-    unencrypted, readable by Rosetta only)."""
+    unencrypted, readable by Rosetta only); with ``client_ca_file``, only callers presenting a
+    certificate from those CAs get a connection (mutual TLS)."""
 
     cert_file: str
     key_file: str
+    client_ca_file: str | None = None
 
 
 class ServerSettings(_Strict):

@@ -8,7 +8,8 @@ shared by every connection to that upstream. Certificates and host names are alw
 self-signed certificate), ``cert_file`` and ``key_file`` add a client certificate for servers
 that ask for one (mutual TLS).
 
-For callers (``server.tls``): ``server_options`` checks the certificate and key and gives
+For callers (``server.tls``): ``server_options`` checks the certificate and key (and the CAs
+of ``client_ca_file``, which makes every caller present a certificate they issued) and gives
 uvicorn's options for them; every worker serves HTTPS only."""
 
 from __future__ import annotations
@@ -35,10 +36,18 @@ def server_options(tls: ServerTlsSettings | None, where: str) -> dict[str, Any]:
     """uvicorn's options for serving callers over ``tls`` (none for plain HTTP)."""
     if tls is None:
         return {}
-    _load_chain(
-        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH), tls.cert_file, tls.key_file, where
-    )
-    return {"ssl_certfile": tls.cert_file, "ssl_keyfile": tls.key_file}
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    _load_chain(context, tls.cert_file, tls.key_file, where)
+    options: dict[str, Any] = {"ssl_certfile": tls.cert_file, "ssl_keyfile": tls.key_file}
+    if tls.client_ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"{where}.client_ca_file: cannot load {tls.client_ca_file}: {_reason(exc)}"
+            ) from None
+        options.update(ssl_ca_certs=tls.client_ca_file, ssl_cert_reqs=ssl.CERT_REQUIRED)
+    return options
 
 
 def _load_chain(context: ssl.SSLContext, cert_file: str, key_file: str, where: str) -> None:

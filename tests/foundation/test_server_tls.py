@@ -1,6 +1,7 @@
 """HTTPS for callers (``server.tls``), over real processes: with one worker and with two
 (each worker serves HTTPS), a client that trusts the certificate's CA gets answers, a
-plain-HTTP request to the same port gets none, and certificate files that do not load fail
+plain-HTTP request to the same port gets none; with ``client_ca_file`` only callers with a
+certificate from that CA get a connection; certificate files that do not load fail
 ``rosetta check`` naming the key."""
 
 from __future__ import annotations
@@ -71,14 +72,43 @@ def test_callers_that_trust_the_certificate_are_served_over_https(
         proxy.stop()
 
 
+def test_with_client_ca_file_only_callers_with_a_certificate_from_it_are_served(
+    authority: trustme.CA, pem: dict[str, str], tmp_path: Path
+) -> None:
+    config = https_config(pem)
+    config["server"]["tls"] = {**config["server"]["tls"], "client_ca_file": pem["ca"]}
+    caller = pem_files(authority, tmp_path, "billing-app")
+    with_certificate = trusting(authority)
+    with_certificate.load_cert_chain(caller["cert"], caller["key"])
+    proxy = serve(tmp_path, config, tls=with_certificate)
+    try:
+        answer = httpx.post(
+            f"{proxy.url}/rosetta/v1/session.list",
+            auth=("admin", ADMIN_PASSWORD),
+            json={},
+            verify=with_certificate,
+            timeout=30,
+        )
+        assert answer.status_code == 200, answer.text
+        strangers = trustme.CA().issue_cert("intruder")
+        other_ca = trusting(authority)
+        strangers.configure_cert(other_ca)
+        for refused in (trusting(authority), other_ca):  # no certificate; one from another CA
+            with pytest.raises(httpx.TransportError):
+                httpx.get(f"{proxy.url}/healthz", verify=refused, timeout=5)
+    finally:
+        proxy.stop()
+
+
 @pytest.mark.parametrize(
     ("cert", "key", "named"),
     [
         ("{missing}", "{key}", "server.tls.cert_file: cannot load {missing}"),
         ("{junk}", "{key}", "server.tls.cert_file: cannot load {junk}"),
         ("{cert}", "{encrypted_key}", "server.tls.key_file: {encrypted_key} is encrypted"),
+        ("{cert}", "{key}", "server.tls.client_ca_file: cannot load {junk}"),
     ],
-    ids=["missing", "junk", "encrypted-key"],
+    ids=["missing", "junk", "encrypted-key", "junk-client-ca"],
 )
 def test_a_certificate_that_does_not_load_fails_the_check_naming_the_key(
     cert: str, key: str, named: str, pem: dict[str, str], tmp_path: Path
@@ -86,6 +116,8 @@ def test_a_certificate_that_does_not_load_fails_the_check_naming_the_key(
     files = {**pem, "missing": str(tmp_path / "missing.pem")}
     config = base_config()
     tls = {"cert_file": cert.format(**files), "key_file": key.format(**files)}
+    if "client_ca_file" in named:
+        tls["client_ca_file"] = files["junk"]
     config["server"] = {**config["server"], "tls": tls}
     result = check_config(tmp_path, config)
     assert result.returncode != 0
