@@ -161,8 +161,7 @@ class LocalBackend:
     async def _list(self, request: CanonicalRequest) -> CanonicalResponse:
         identity = await self._identify(request)
         now = time.time()
-        views = [self._view(s, now) for s in await self._visible(identity, now)]
-        views = [v for v in views if _matches(v, request)]
+        views = _matching([self._view(s, now) for s in await self._visible(identity, now)], request)
         total = len(views)
         end = None if request.limit is None else request.offset + request.limit
         response = self._done(request, identity)
@@ -201,8 +200,8 @@ class LocalBackend:
     async def _kill_all(self, request: CanonicalRequest) -> CanonicalResponse:
         identity = await self._identify(request)
         now = time.time()
-        views = [self._view(s, now) for s in await self._visible(identity, now)]
-        ids = [v.id for v in views if _matches(v, request)]
+        views = _matching([self._view(s, now) for s in await self._visible(identity, now)], request)
+        ids = [v.id for v in views]
         removed = await self.store.delete(ids)
         return self._done(request, identity, affected=len(removed))
 
@@ -371,6 +370,15 @@ def _json_patched(stored: dict[str, Any], patch: Any, base: Any) -> dict[str, An
     if not isinstance(patched, dict):
         raise RosettaError(ErrorKind.BAD_REQUEST, "JSON Patch must leave an object")
     return patched
+
+
+def _matching(records: list[SessionRecord], request: CanonicalRequest) -> list[SessionRecord]:
+    """The records ``request.filters`` selects (all of them, untouched, when it selects no
+    subset)."""
+    f = request.filters
+    if f.ids is None and f.users is None and f.node_id is None and f.address_prefix is None:
+        return records
+    return [record for record in records if _matches(record, request)]
 
 
 def _matches(record: SessionRecord, request: CanonicalRequest) -> bool:

@@ -10,11 +10,16 @@ from typing import Any
 from proxy.sessions.store import StoredSession
 
 
+def _listing_order(session_id: str) -> tuple[int, str]:
+    return len(session_id), session_id
+
+
 class MemorySessionStore:
     def __init__(self) -> None:
         self._sessions: dict[str, StoredSession] = {}
         self._by_token: dict[str, str] = {}
         self._ids = itertools.count(1)
+        self._order: list[str] | None = None  # the ids in listing order; None: sort again
 
     async def next_id(self) -> str:
         while True:
@@ -24,7 +29,9 @@ class MemorySessionStore:
 
     async def put(self, session: StoredSession) -> None:
         old = self._sessions.get(session.id)
-        if old is not None and old.token_hash is not None:
+        if old is None:
+            self._order = None
+        elif old.token_hash is not None:
             self._by_token.pop(old.token_hash, None)
         self._sessions[session.id] = session
         if session.token_hash is not None:
@@ -67,17 +74,21 @@ class MemorySessionStore:
         return True
 
     async def live(self, now: float) -> list[StoredSession]:
-        live = []
-        for session in list(self._sessions.values()):
-            if self._live(session, now) is not None:
-                live.append(session)
-        return sorted(live, key=lambda s: (len(s.id), s.id))
+        order = self._order
+        if order is None:  # sorted again only after a session came or went
+            order = self._order = sorted(self._sessions, key=_listing_order)
+        sessions = self._sessions
+        live = [sessions[session_id] for session_id in order]
+        if all(session.alive(now) for session in live):
+            return live
+        return [session for session in live if self._live(session, now) is not None]
 
     async def delete(self, session_ids: list[str]) -> list[str]:
         removed = []
         for session_id in session_ids:
             session = self._sessions.pop(session_id, None)
             if session is not None:
+                self._order = None
                 removed.append(session_id)
                 if session.token_hash is not None:
                     self._by_token.pop(session.token_hash, None)
@@ -94,7 +105,8 @@ class MemorySessionStore:
             return None
         if session.alive(now):
             return session
-        self._sessions.pop(session.id, None)
+        if self._sessions.pop(session.id, None) is not None:
+            self._order = None
         if session.token_hash is not None:
             self._by_token.pop(session.token_hash, None)
         return None

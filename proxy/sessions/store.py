@@ -39,13 +39,15 @@ class StoredSession:
         return self.token_hash is not None
 
     def expires_at(self) -> float | None:
-        """When the session ends if nobody touches it, or ``None`` for never."""
-        candidates = []
-        if self.is_login and self.idle_timeout > 0:
-            candidates.append(self.last_access + self.idle_timeout)
-        if self.absolute_deadline is not None:
-            candidates.append(self.absolute_deadline)
-        return min(candidates) if candidates else None
+        """When the session ends if nobody touches it, or ``None`` for never: the sooner of
+        its idle end (login sessions) and its absolute deadline. Read for every session of
+        every list, so it builds nothing."""
+        deadline = self.absolute_deadline
+        if self.token_hash is not None and self.idle_timeout > 0:
+            idle_end = self.last_access + self.idle_timeout
+            if deadline is None or idle_end < deadline:
+                return idle_end
+        return deadline
 
     def alive(self, now: float) -> bool:
         deadline = self.expires_at()
