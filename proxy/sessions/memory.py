@@ -7,11 +7,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from proxy.sessions.store import StoredSession
-
-
-def _listing_order(session_id: str) -> tuple[int, str]:
-    return len(session_id), session_id
+from proxy.sessions.store import StoredSession, listing_order
 
 
 class MemorySessionStore:
@@ -76,7 +72,7 @@ class MemorySessionStore:
     async def live(self, now: float) -> list[StoredSession]:
         order = self._order
         if order is None:  # sorted again only after a session came or went
-            order = self._order = sorted(self._sessions, key=_listing_order)
+            order = self._order = sorted(self._sessions, key=listing_order)
         sessions = self._sessions
         live = [sessions[session_id] for session_id in order]
         if all(session.alive(now) for session in live):

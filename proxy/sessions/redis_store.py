@@ -51,7 +51,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from proxy.sessions.crypto import SecretBox
-from proxy.sessions.store import StoredSession
+from proxy.sessions.store import StoredSession, listing_order
 from translators.codec import session_from_json, session_to_json
 from translators.contract import ErrorKind, RosettaError
 
@@ -437,7 +437,7 @@ class RedisSessionStore:
             if session is not None:
                 sessions.append(session)
         self._listed = kept
-        return sorted(sessions, key=lambda s: (len(s.id), s.id))
+        return sorted(sessions, key=lambda s: listing_order(s.record.id))
 
     async def delete(self, session_ids: list[str]) -> list[str]:
         if not session_ids:

@@ -54,6 +54,12 @@ class StoredSession:
         return deadline is None or now < deadline
 
 
+def listing_order(session_id: str) -> tuple[int, str]:
+    """The sort key of a session id in ``live``: shorter ids first (so decimal ids come in
+    numeric order), then by text."""
+    return len(session_id), session_id
+
+
 class SessionStore(Protocol):
     """Where sessions live. Every method is safe under concurrent callers, and in shared
     stores under concurrent replicas."""
