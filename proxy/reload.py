@@ -22,7 +22,7 @@ import structlog
 
 from proxy.app import RosettaApp, Runtime, build_runtime, build_store
 from proxy.policy import check_policy
-from proxy.settings import ConfigError, Settings, UpstreamBackendSettings
+from proxy.settings import ConfigError, ServerSettings, Settings, UpstreamBackendSettings
 
 _log = structlog.get_logger("rosetta.reload")
 SettingsLoader = Callable[[], Settings]
@@ -55,8 +55,9 @@ def _grace(runtime: Runtime) -> float:
     return max(totals, default=0.0) + 1.0
 
 
-_START_ONLY = ("host", "port", "workers", "tls", "shutdown_grace_seconds", "server_header")
-"""``server`` keys the listening server is set up with at start; a reload cannot change them."""
+_START_ONLY = tuple(name for name in ServerSettings.model_fields if name != "max_body_bytes")
+"""``server`` keys the listening server is set up with at start; a reload cannot change them.
+Every one but the body limit, which the gateway a reload builds reads."""
 
 
 def _start_only_changes(old: Settings, new: Settings) -> list[str]:

@@ -194,7 +194,7 @@ return removed
 """
 )
 
-_LISTED_FIELDS = (
+_SESSION_FIELDS = (
     "doc",
     "token_hash",
     "idle",
@@ -203,18 +203,19 @@ _LISTED_FIELDS = (
     "requests",
     "last_command",
 )
-"""What a list reads of each session hash: everything but the upstream secrets."""
-_LUA_LISTED_FIELDS = ", ".join(f"'{name}'" for name in _LISTED_FIELDS)
+"""The fields of a session hash besides its upstream secrets, in this order: what ``put``
+writes and what a list reads."""
+_LUA_SESSION_FIELDS = ", ".join(f"'{name}'" for name in _SESSION_FIELDS)
 
 # ARGV: session key prefix, index, first and last position in the index. Returns the number
 # of members read, the number pruned (their hash had gone), then the id and the values of
-# _LISTED_FIELDS (in that order) per session.
+# _SESSION_FIELDS (in that order) per session.
 _LIST = f"""
 local ids = redis.call('ZRANGE', ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))
 local out, gone = {{}}, {{}}
 for _, id in ipairs(ids) do
   local h = ARGV[1] .. id
-  local values = redis.call('HMGET', h, {_LUA_LISTED_FIELDS})
+  local values = redis.call('HMGET', h, {_LUA_SESSION_FIELDS})
   if not values[1] and redis.call('EXISTS', h) == 0 then
     gone[#gone + 1] = id
   else
@@ -225,7 +226,7 @@ end
 if #gone > 0 then redis.call('ZREM', ARGV[2], unpack(gone)) end
 return {{#ids, #gone, out}}
 """
-_LISTED_FIELD_KEYS = tuple(name.encode() for name in _LISTED_FIELDS)
+_SESSION_FIELD_KEYS = tuple(name.encode() for name in _SESSION_FIELDS)
 LIST_PAGE = 500
 LISTED_KEPT = 10_000
 """At most this many decoded sessions are kept from one list to the next (see ``live``)."""
@@ -302,21 +303,17 @@ class RedisSessionStore:
             raise _unavailable(exc, "next_id") from None
 
     async def put(self, session: StoredSession) -> None:
-        fields: list[str | bytes] = [
-            "doc",
+        values: tuple[str | bytes, ...] = (
             self._doc(session),
-            "token_hash",
             session.token_hash or "",
-            "idle",
             _fmt(session.idle_timeout),
-            "deadline",
             "" if session.absolute_deadline is None else _fmt(session.absolute_deadline),
-            "last_access",
             _fmt(session.last_access),
-            "requests",
             str(session.requests),
-            "last_command",
             session.record.last_command,
+        )
+        fields: list[str | bytes] = [
+            item for pair in zip(_SESSION_FIELDS, values, strict=True) for item in pair
         ]
         for name, value in session.upstream_secrets.items():
             fields += [SECRET_PREFIX + name, self._box.seal(value)]
@@ -427,7 +424,7 @@ class RedisSessionStore:
             if known is not None and known[0] == fields:
                 loaded: StoredSession | None = known[1]
             else:
-                stored = zip(_LISTED_FIELD_KEYS, fields, strict=True)
+                stored = zip(_SESSION_FIELD_KEYS, fields, strict=True)
                 loaded = self._load(session_id, {k: v for k, v in stored if v is not None})
             if loaded is None:
                 continue
